@@ -1,0 +1,26 @@
+#pragma once
+// One entry point per stage. The runner calls them in the original's order. Each returns an exit code
+// (util::kExitOk or util::kExitPartialFailure) or throws util::StageError / util::ConfigError.
+#include <vector>
+
+#include "deepzine/config/config.h"
+
+namespace deepzine::stages {
+
+int run_load_data(const config::Config& cfg);      // src/stages/load_data_stage.cpp
+int run_train(const config::Config& cfg);          // src/stages/train_stage.cpp
+int run_inference(const config::Config& cfg);      // src/stages/inference_stage.cpp
+int run_interpolation(const config::Config& cfg);  // src/stages/interpolation_stage.cpp
+
+}  // namespace deepzine::stages
+
+namespace deepzine::stages {
+
+enum class Stage { kLoadData, kTrain, kInference, kInterpolation };
+const char* stage_name(Stage s);  // "load_data", ...
+
+// Runs the enabled stages (config keys, restricted by `only` when not empty) in the original's order.
+// Returns the process exit code; a failing stage stops the run (later stages would use its output).
+int run_stages(const config::Config& cfg, const std::vector<Stage>& only);
+
+}  // namespace deepzine::stages

@@ -1,0 +1,108 @@
+#include "plan.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+#include "deepzine/model/schedule.h"
+
+namespace deepzine::app {
+namespace {
+
+std::string show(const std::optional<config::Path>& p) { return p ? p->string() : "None"; }
+
+model::ArchitectureSpec arch_of(const config::Config& c) {
+  model::ArchitectureSpec a;
+  a.latent_size = c.latent_size;
+  a.channels = c.channels;
+  a.max_filter = c.max_filter;
+  a.filter_reduction_depth = c.filter_num_reduction_transition_depth.value_or(
+      model::log2_int(c.filter_num_reduction_transition_size) - 1);
+  a.legacy_filters = c.pretrained_model;
+  return a;
+}
+
+}  // namespace
+
+void print_plan(std::ostream& out, const config::Config& c, const std::vector<stages::Stage>& only,
+                int nproc) {
+  auto on = [&](stages::Stage s, bool key) {
+    const bool selected = only.empty() || std::find(only.begin(), only.end(), s) != only.end();
+    return key && selected;
+  };
+  fmt::print(out, "deepzine {} — plan for {} (dry run: nothing is written)\n\n", DEEPZINE_VERSION,
+             c.source_file.string());
+  fmt::print(out, "stages:\n");
+  const std::pair<stages::Stage, bool> all[] = {{stages::Stage::kLoadData, c.load_data},
+                                                {stages::Stage::kTrain, c.train},
+                                                {stages::Stage::kInference, c.inference},
+                                                {stages::Stage::kInterpolation, c.interpolation}};
+  for (const auto& [s, key] : all) {
+    fmt::print(out, "  {:<14} {}\n", stages::stage_name(s),
+               on(s, key) ? "run" : (key ? "skipped (--only)" : "off"));
+  }
+  fmt::print(out, "\npaths:\n");
+  fmt::print(out, "  pdf_directory              {}\n", show(c.pdf_directory));
+  fmt::print(out, "  image_directory            {}\n", show(c.image_directory));
+  fmt::print(out, "  data_hdf5                  {}\n", show(c.data_hdf5));
+  fmt::print(out, "  log_dir                    {}\n", c.log_dir.string());
+  fmt::print(out, "  samples_dir                {}\n", c.samples_dir.string());
+  fmt::print(out, "  inference_model_directory  {}\n", show(c.inference_model_directory));
+  fmt::print(out, "  inference_model_path       {}\n", show(c.inference_model_path));
+  fmt::print(out, "  inference_output_directory {}\n", show(c.inference_output_directory));
+  fmt::print(out, "  inference_input_latent     {}\n", show(c.inference_input_latent));
+  fmt::print(out, "  interpolation_latents      {}\n", show(c.interpolation_latents));
+
+  if (on(stages::Stage::kLoadData, c.load_data)) {
+    fmt::print(out, "\nload_data: {} from collection '{}' at {} ({} items at most, {} workers, files {}), "
+               "pages {}x{} ({} channel(s), page_fit {}), overwrite {}\n",
+               c.download_pdf ? "download" : "no download", c.internetarchive_collection,
+               c.internetarchive_base_url, c.pdf_num ? std::to_string(*c.pdf_num) : "all", c.download_workers,
+               c.download_glob, c.data_output_size, c.data_output_size, c.channels, c.page_fit,
+               c.overwrite ? "True" : "False");
+  }
+
+  const model::ArchitectureSpec arch = arch_of(c);
+  model::ScheduleSpec sched;
+  sched.starting_size = c.starting_size();
+  sched.output_size = c.output_size();
+  sched.iterations_per_stage = c.iterations_per_stage;
+  sched.batch_size = c.batch_size;
+  sched.reduced_batch_size = c.reduced_batch_size;
+  sched.batch_reduction_depth = c.batch_size_reduction_transition_depth.value_or(
+      model::log2_int(c.batch_size_reduction_transition_size) - 1);
+  fmt::print(out, "\nmodel: latent {}, {} channel(s), max_filter {}{}\n", arch.latent_size, arch.channels,
+             arch.max_filter, c.pretrained_model ? " (legacy architecture of the original DeepZine)" : "");
+  fmt::print(out, "resolution schedule ({} process(es); effective batch = batch x processes):\n", nproc);
+  fmt::print(out, "  {:<16} {:>8} {:>7} {:>11} {:>12} {:>12}\n", "stage", "filters", "batch", "iterations",
+             "G params", "D params");
+  int64_t total_steps = 0;
+  for (const auto& st : sched.stages()) {
+    total_steps += st.iterations;
+    fmt::print(out, "  {:<16} {:>8} {:>7} {:>11} {:>12} {:>12}\n", st.name(), arch.filters(st.resolution),
+               st.batch_size, st.iterations, model::generator_parameter_count(arch, st.resolution, st.transition),
+               model::discriminator_parameter_count(arch, st.resolution, st.transition));
+  }
+  fmt::print(out, "  total steps {}; checkpoints every {} steps in {}/<resolution>/\n", total_steps,
+             c.model_save_interval_steps, c.log_dir.string());
+  if (on(stages::Stage::kInference, c.inference)) {
+    fmt::print(out, "\ninference: {} image(s) as {}, batch {}\n", c.inference_output_num,
+               c.inference_output_format, c.inference_batch_size);
+  }
+  if (on(stages::Stage::kInterpolation, c.interpolation)) {
+    fmt::print(out, "interpolation: {} latents, {} frames between each ({} frames), method {}, movie at {} fps\n",
+               c.interpolation_vector_num, c.interpolation_frames,
+               static_cast<int64_t>(c.interpolation_vector_num - 1) * c.interpolation_frames,
+               c.interpolation_method, c.movie_framerate);
+  }
+}
+
+void print_keys(std::ostream& out) {
+  for (const auto& k : config::all_keys()) {
+    fmt::print(out, "{} ({}, default {}){}\n    {}\n", k.name, k.type, k.default_yaml,
+               k.added_by_deepzine_cpp ? " [new in deepzine-cpp]" : "", k.doc);
+  }
+}
+
+}  // namespace deepzine::app

@@ -1,0 +1,46 @@
+#include "deepzine/stages/device.h"
+
+#include <torch/cuda.h>
+
+#include <spdlog/spdlog.h>
+
+#include "deepzine/util/error.h"
+
+namespace deepzine::stages {
+
+torch::Device resolve_device(const config::Config& cfg, int local_rank) {
+  if (cfg.device == "cpu") {
+    spdlog::info("device: CPU (device: cpu in {})", cfg.source_file.string());
+    return torch::kCPU;
+  }
+  const int64_t count = torch::cuda::is_available() ? static_cast<int64_t>(torch::cuda::device_count()) : 0;
+  if (count == 0) {
+    if (cfg.device == "cuda") {
+      throw util::ConfigError(cfg.source_file.string() +
+                              ": key 'device' is cuda, but this machine or this build has no CUDA "
+                              "(use device: auto or cpu)");
+    }
+    if (!cfg.gpu_num.empty()) {
+      spdlog::warn("gpu_num {} requested, but no CUDA device is available: running on the CPU",
+                   cfg.gpu_num.front());
+    } else {
+      spdlog::info("device: CPU (no CUDA device available)");
+    }
+    return torch::kCPU;
+  }
+  int index = 0;
+  if (!cfg.gpu_num.empty()) {
+    index = cfg.gpu_num[static_cast<size_t>(local_rank) % cfg.gpu_num.size()];
+  } else {
+    index = local_rank % static_cast<int>(count);
+  }
+  if (index >= count) {
+    throw util::ConfigError(cfg.source_file.string() + ": key 'gpu_num': device " + std::to_string(index) +
+                            " does not exist (this machine has " + std::to_string(count) +
+                            " CUDA device(s), numbered from 0)");
+  }
+  spdlog::info("device: cuda:{} ({} CUDA device(s) visible)", index, count);
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+}  // namespace deepzine::stages

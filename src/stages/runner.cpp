@@ -1,0 +1,54 @@
+// The stage runner: wires the stages in the original's order and maps their outcome to exit codes.
+#include <algorithm>
+#include <chrono>
+
+#include <spdlog/spdlog.h>
+
+#include "deepzine/stages/stages.h"
+#include "deepzine/util/error.h"
+
+namespace deepzine::stages {
+
+const char* stage_name(Stage s) {
+  switch (s) {
+    case Stage::kLoadData: return "load_data";
+    case Stage::kTrain: return "train";
+    case Stage::kInference: return "inference";
+    case Stage::kInterpolation: return "interpolation";
+  }
+  return "?";
+}
+
+int run_stages(const config::Config& cfg, const std::vector<Stage>& only) {
+  struct Entry {
+    Stage stage;
+    bool enabled;
+    int (*run)(const config::Config&);
+  };
+  const Entry order[] = {{Stage::kLoadData, cfg.load_data, &run_load_data},
+                         {Stage::kTrain, cfg.train, &run_train},
+                         {Stage::kInference, cfg.inference, &run_inference},
+                         {Stage::kInterpolation, cfg.interpolation, &run_interpolation}};
+  int status = util::kExitOk;
+  int ran = 0;
+  for (const auto& e : order) {
+    const bool selected = only.empty() || std::find(only.begin(), only.end(), e.stage) != only.end();
+    if (!e.enabled || !selected) continue;
+    ++ran;
+    spdlog::info("stage {}: starting", stage_name(e.stage));
+    const auto start = std::chrono::steady_clock::now();
+    int rc = e.run(cfg);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (rc == util::kExitOk) {
+      spdlog::info("stage {}: done in {:.1f} s", stage_name(e.stage), seconds);
+    } else {
+      spdlog::warn("stage {}: finished in {:.1f} s with failures (exit status {})", stage_name(e.stage),
+                   seconds, rc);
+      status = rc;
+    }
+  }
+  if (ran == 0) spdlog::warn("no stage is enabled: set load_data, train, inference or interpolation to True");
+  return status;
+}
+
+}  // namespace deepzine::stages

@@ -1,0 +1,135 @@
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+
+namespace {
+struct Result {
+  int status = -1;
+  std::string output;  // stdout and stderr
+};
+
+fs::path fixtures() { return fs::path(std::getenv("DEEPZINE_FIXTURES")); }
+
+class Cli : public testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("deepzine_cli_" + std::to_string(::getpid()) + "_" +
+                                        testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "home");
+    fs::create_directories(dir_ / "work");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Runs deepzine with HOME and the working directory inside the test folder.
+  Result run(const std::string& args) {
+    std::string cmd = "cd '" + (dir_ / "work").string() + "' && HOME='" + (dir_ / "home").string() + "' '" +
+                      std::getenv("DEEPZINE_BINARY") + "' " + args + " 2>&1";
+    Result r;
+    FILE* pipe = popen(cmd.c_str(), "r");
+    std::array<char, 4096> buf{};
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
+    int st = pclose(pipe);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+  }
+  fs::path write(const std::string& name, const std::string& text) {
+    fs::path p = dir_ / name;
+    std::ofstream(p) << text;
+    return p;
+  }
+  size_t files_under(const fs::path& p) {
+    size_t n = 0;
+    for (auto it = fs::recursive_directory_iterator(p); it != fs::recursive_directory_iterator(); ++it) ++n;
+    return n;
+  }
+  fs::path dir_;
+};
+}  // namespace
+
+TEST_F(Cli, HelpDocumentsEveryFlag) {
+  Result r = run("--help");
+  EXPECT_EQ(r.status, 0);
+  for (const char* flag : {"CONFIG", "--set", "--only", "--dry-run", "--nproc", "--help", "--version", "--list-keys"}) {
+    EXPECT_NE(r.output.find(flag), std::string::npos) << flag << " missing from --help:\n" << r.output;
+  }
+  EXPECT_NE(r.output.find("Exit status"), std::string::npos);
+}
+
+TEST_F(Cli, Version) {
+  Result r = run("--version");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.output.find("deepzine " DEEPZINE_VERSION), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, OriginalConfigsPassDryRunAndWriteNothing) {
+  for (const char* name : {"config.yaml", "config_preloaded.yaml"}) {
+    Result r = run("'" + (fixtures() / "original_config" / name).string() + "' --dry-run");
+    EXPECT_EQ(r.status, 0) << name << "\n" << r.output;
+    EXPECT_NE(r.output.find("resolution schedule"), std::string::npos) << r.output;
+    // "~" expanded to the HOME of the run.
+    EXPECT_NE(r.output.find((dir_ / "home").string()), std::string::npos) << r.output;
+  }
+  EXPECT_EQ(files_under(dir_ / "home"), 0u);
+  EXPECT_EQ(files_under(dir_ / "work"), 0u);
+}
+
+TEST_F(Cli, DryRunPrintsScheduleWithFiltersBatchAndParameters) {
+  Result r = run("'" + (fixtures() / "original_config" / "config.yaml").string() + "' --dry-run");
+  ASSERT_EQ(r.status, 0) << r.output;
+  // Original config: max_filter 128, reduction from 64, batch 16 reduced to 4 from 256 (not reached).
+  EXPECT_NE(r.output.find("128_Transition"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("G params"), std::string::npos);
+  EXPECT_NE(r.output.find("load_data      run"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("/pdf_directory"), std::string::npos);
+}
+
+TEST_F(Cli, OnlyRestrictsStages) {
+  Result r = run("'" + (fixtures() / "original_config" / "config.yaml").string() + "' --dry-run --only train");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("load_data      skipped (--only)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("train          run"), std::string::npos) << r.output;
+  r = run("'" + (fixtures() / "original_config" / "config.yaml").string() + "' --only training");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("unknown stage 'training'"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, BadConfigExitsTwoWithMessageAndWritesNothing) {
+  fs::path cfg = write("bad.yaml", "train: True\ndata_hdf5: ~/d.h5\ngan_output_size: 100\n");
+  Result r = run("'" + cfg.string() + "'");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("bad.yaml:3: key 'gan_output_size': 100 is not allowed"), std::string::npos) << r.output;
+  EXPECT_EQ(files_under(dir_ / "home"), 0u);
+  EXPECT_EQ(files_under(dir_ / "work"), 0u);
+}
+
+TEST_F(Cli, SetOverridesAndBadArguments) {
+  fs::path cfg = write("c.yaml", "train: False\n");
+  Result r = run("'" + cfg.string() + "' --dry-run --set gan_output_size=64 --set batch_size=8");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("64_Transition"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("128_Transition"), std::string::npos) << r.output;
+  r = run("'" + cfg.string() + "' --set nonsense");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("expected KEY=VALUE"), std::string::npos) << r.output;
+  r = run("");
+  EXPECT_EQ(r.status, 2);
+  r = run("'" + (dir_ / "missing.yaml").string() + "'");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("no such file"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, NoStageEnabledIsAWarningNotAFailure) {
+  fs::path cfg = write("c.yaml", "train: False\n");
+  Result r = run("'" + cfg.string() + "'");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("no stage is enabled"), std::string::npos) << r.output;
+}

@@ -1,0 +1,123 @@
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "deepzine/imageio/png.h"
+#include "deepzine/util/atomic_file.h"
+#include "deepzine/util/paths.h"
+#include "deepzine/util/progress.h"
+
+namespace fs = std::filesystem;
+using namespace deepzine;
+
+namespace {
+fs::path temp_dir(const std::string& name) {
+  fs::path dir = fs::temp_directory_path() / ("deepzine_util_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+}  // namespace
+
+TEST(AtomicFile, WritesCompleteFileAndLeavesNoTemporary) {
+  auto dir = temp_dir("atomic");
+  util::write_file_atomic(dir / "sub" / "a.txt", "hello");
+  EXPECT_EQ(read_all(dir / "sub" / "a.txt"), "hello");
+  util::write_file_atomic(dir / "sub" / "a.txt", "replaced");
+  EXPECT_EQ(read_all(dir / "sub" / "a.txt"), "replaced");
+  int files = 0;
+  for (auto& e : fs::directory_iterator(dir / "sub")) {
+    ++files;
+    EXPECT_FALSE(util::is_atomic_temp_name(e.path())) << e.path();
+  }
+  EXPECT_EQ(files, 1);
+}
+
+TEST(AtomicFile, UncommittedWriteKeepsOldContentAndRemovesTemporary) {
+  auto dir = temp_dir("abort");
+  util::write_file_atomic(dir / "b.txt", "old");
+  fs::path temp;
+  {
+    util::AtomicFile f(dir / "b.txt");
+    temp = f.temp_path();
+    std::ofstream(temp) << "half";
+    EXPECT_TRUE(util::is_atomic_temp_name(temp));
+  }  // no commit: as if the writer threw
+  EXPECT_FALSE(fs::exists(temp));
+  EXPECT_EQ(read_all(dir / "b.txt"), "old");
+}
+
+TEST(Paths, ExpandUser) {
+  setenv("HOME", "/home/tester", 1);
+  EXPECT_EQ(util::expand_user("~/models"), fs::path("/home/tester/models"));
+  EXPECT_EQ(util::expand_user("~"), fs::path("/home/tester"));
+  EXPECT_EQ(util::expand_user("./log"), fs::path("./log"));
+  EXPECT_EQ(util::expand_user("~other/x"), fs::path("~other/x"));
+}
+
+TEST(Progress, FormatsSizesAndDurations) {
+  EXPECT_EQ(util::human_bytes(512), "512 B");
+  EXPECT_EQ(util::human_bytes(1536), "1.5 KiB");
+  EXPECT_EQ(util::human_bytes(3.0 * 1024 * 1024 * 1024), "3.0 GiB");
+  EXPECT_EQ(util::human_duration(65), "01:05");
+  EXPECT_EQ(util::human_duration(3725), "1:02:05");
+}
+
+TEST(Progress, TerminalBarShowsPercentRateAndEta) {
+  util::Progress::force_terminal(true);
+  testing::internal::CaptureStderr();
+  {
+    util::Progress p("pages", 10, "page");
+    for (int i = 0; i < 5; ++i) p.advance();
+    p.finish();
+    EXPECT_EQ(p.done(), 5);
+  }
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("pages"), std::string::npos);
+  EXPECT_NE(err.find("50%"), std::string::npos) << err;
+  EXPECT_NE(err.find("page/s"), std::string::npos) << err;
+  EXPECT_NE(err.find("ETA"), std::string::npos) << err;
+}
+
+TEST(Png, RoundTripRgbAndGrey) {
+  auto dir = temp_dir("png");
+  imageio::Image rgb;
+  rgb.height = 3;
+  rgb.width = 5;
+  rgb.channels = 3;
+  for (int i = 0; i < 45; ++i) rgb.pixels.push_back(static_cast<uint8_t>(i * 5));
+  imageio::write_png(dir / "rgb.png", rgb);
+  auto back = imageio::read_png(dir / "rgb.png");
+  EXPECT_EQ(back.height, 3);
+  EXPECT_EQ(back.width, 5);
+  EXPECT_EQ(back.channels, 3);
+  EXPECT_EQ(back.pixels, rgb.pixels);
+
+  std::vector<uint8_t> grey = {0, 50, 100, 150, 200, 250};
+  imageio::write_png(dir / "g.png", grey.data(), 2, 3, 1);
+  auto g = imageio::read_png(dir / "g.png");
+  EXPECT_EQ(g.channels, 1);
+  EXPECT_EQ(g.pixels, grey);
+  EXPECT_THROW(imageio::read_png(dir / "missing.png"), std::runtime_error);
+}
+
+TEST(Png, TileGridPlacesImagesWithWhiteGaps) {
+  // Two 2x2 grey images, values 10 and 20, in 2 columns with a 1-pixel gap.
+  std::vector<uint8_t> imgs = {10, 10, 10, 10, 20, 20, 20, 20};
+  auto grid = imageio::tile_grid(imgs.data(), 2, 2, 2, 1, 2, 1);
+  ASSERT_EQ(grid.height, 4);
+  ASSERT_EQ(grid.width, 7);
+  auto at = [&](int y, int x) { return grid.pixels[y * grid.width + x]; };
+  EXPECT_EQ(at(0, 0), 255);
+  EXPECT_EQ(at(1, 1), 10);
+  EXPECT_EQ(at(2, 2), 10);
+  EXPECT_EQ(at(1, 3), 255);
+  EXPECT_EQ(at(1, 4), 20);
+  EXPECT_EQ(at(2, 5), 20);
+}
