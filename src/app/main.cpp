@@ -8,6 +8,7 @@
 #include "deepzine/config/config.h"
 #include "deepzine/stages/stages.h"
 #include "deepzine/util/error.h"
+#include "deepzine/util/interrupt.h"
 #include "deepzine/util/log.h"
 #include "plan.h"
 
@@ -37,8 +38,12 @@ int main(int argc, char** argv) {
               << ": multi-process training is not available in this build yet (run with --nproc 1)\n";
     return util::kExitConfig;
   }
+  util::install_interrupt_handlers();
   try {
     return stages::run_stages(cfg, cl.only);
+  } catch (const util::Interrupted&) {
+    spdlog::warn("interrupted: stopped cleanly; a rerun of the same command resumes");
+    return util::kExitInterrupted;
   } catch (const util::ConfigError& e) {
     spdlog::error("{}", e.what());
     return util::kExitConfig;

@@ -121,3 +121,19 @@ TEST(Png, TileGridPlacesImagesWithWhiteGaps) {
   EXPECT_EQ(at(1, 4), 20);
   EXPECT_EQ(at(2, 5), 20);
 }
+
+#include <csignal>
+
+#include "deepzine/util/interrupt.h"
+
+TEST(Interrupt, FirstSignalSetsTheFlagWithoutKilling) {
+  util::install_interrupt_handlers();
+  util::clear_interrupted();
+  EXPECT_FALSE(util::interrupted());
+  testing::internal::CaptureStderr();
+  std::raise(SIGTERM);
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(util::interrupted());
+  EXPECT_NE(err.find("interrupt received"), std::string::npos);
+  util::clear_interrupted();
+}
