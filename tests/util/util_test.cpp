@@ -13,8 +13,14 @@ namespace fs = std::filesystem;
 using namespace deepzine;
 
 namespace {
+// A fresh folder for one test, removed at exit of the test program.
 fs::path temp_dir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("deepzine_util_" + name + "_" + std::to_string(::getpid()));
+  static const fs::path root = [] {
+    fs::path r = fs::temp_directory_path() / ("deepzine_util_" + std::to_string(::getpid()));
+    std::atexit([] { fs::remove_all(fs::temp_directory_path() / ("deepzine_util_" + std::to_string(::getpid()))); });
+    return r;
+  }();
+  fs::path dir = root / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
