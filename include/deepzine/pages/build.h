@@ -1,0 +1,35 @@
+#pragma once
+// PDFs of a folder → pages → HDF5, rendered on all cores, written by one thread in a deterministic
+// order (files sorted by path, pages in order) with bounded memory.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace deepzine::pages {
+
+struct BuildOptions {
+  std::filesystem::path pdf_directory;              // searched recursively for *.pdf
+  std::filesystem::path output_file;                // the HDF5; built as a temporary, renamed at the end
+  std::optional<std::filesystem::path> image_directory;  // each page also as PNG at max_size
+  int max_size = 1024;
+  int channels = 3;
+  std::string page_fit = "stretch";
+  int workers = 0;             // 0: all cores
+  int pages_per_task = 4;      // pages one worker renders from one opened document at a time
+};
+
+struct BuildSummary {
+  int64_t files = 0, files_skipped = 0, pages = 0, pages_failed = 0;
+  std::vector<std::string> problems;  // "file: reason" / "file#page: reason"
+  double seconds = 0;
+};
+
+// Throws std::runtime_error when nothing can be written (no PDFs at all, output folder unwritable).
+BuildSummary build_dataset(const BuildOptions& options);
+
+// All *.pdf (any case) under `dir`, sorted, skipping temporary downloads.
+std::vector<std::filesystem::path> find_pdfs(const std::filesystem::path& dir);
+
+}  // namespace deepzine::pages

@@ -1,0 +1,47 @@
+#pragma once
+// PDF pages rendered in process with poppler-cpp straight at the pixel size they are needed at.
+// One PageRenderer per thread: poppler documents are not shared between threads.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace deepzine::pages {
+
+enum class PageFit { kStretch, kPad, kCrop };
+PageFit parse_page_fit(const std::string& name);  // stretch | pad | crop
+
+// A square page, row-major HWC uint8 (RGB or grey).
+struct PageImage {
+  int size = 0, channels = 0;
+  std::vector<uint8_t> pixels;
+};
+
+// Largest side, in pixels, a page is ever rendered at before fitting: guards against absurd page
+// sizes (a 200-inch poster) allocating gigabytes.
+constexpr int kMaxRenderSide = 8192;
+
+class PdfDocument {
+ public:
+  // Throws std::runtime_error naming the file when it cannot be read, is encrypted or has no pages.
+  explicit PdfDocument(const std::filesystem::path& file);
+  ~PdfDocument();
+  PdfDocument(PdfDocument&&) noexcept;
+  int page_count() const;
+  // Renders page `index` (0-based) to a `size`×`size` square; throws std::runtime_error on failure.
+  PageImage render(int index, int size, int channels, PageFit fit) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::filesystem::path file_;
+};
+
+// Area-averaged pyramid of a square page: sizes size/2, size/4, ..., 4 (OpenCV INTER_AREA).
+std::vector<PageImage> downsample_pyramid(const PageImage& page);
+
+// Routes poppler's own error messages to the debug log (once per process).
+void quiet_poppler_errors();
+
+}  // namespace deepzine::pages

@@ -1,0 +1,124 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <H5Cpp.h>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+
+#include "deepzine/data/page_dataset.h"
+#include "deepzine/pages/build.h"
+
+namespace fs = std::filesystem;
+using namespace deepzine;
+
+namespace {
+// One small real dataset (the R-data manual at 16x16) shared by the tests.
+class Dataset : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("deepzine_data_" + std::to_string(::getpid()));
+    fs::create_directories(dir_ / "pdfs");
+    fs::copy_file(fs::path(std::getenv("DEEPZINE_FIXTURES")) / "pdfs" / "R-data.pdf", dir_ / "pdfs" / "R-data.pdf");
+    pages::BuildOptions o;
+    o.pdf_directory = dir_ / "pdfs";
+    o.output_file = dir_ / "pages.h5";
+    o.max_size = 16;
+    pages::build_dataset(o);
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  static data::PageDatasetOptions opts(int res, int batch, uint64_t seed) {
+    data::PageDatasetOptions o;
+    o.file = dir_ / "pages.h5";
+    o.resolution = res;
+    o.batch_size = batch;
+    o.seed = seed;
+    return o;
+  }
+  static fs::path dir_;
+};
+fs::path Dataset::dir_;
+}  // namespace
+
+TEST_F(Dataset, BatchesAreNchwFloatsInRange) {
+  data::PageDataset ds(opts(16, 8, 1));
+  EXPECT_EQ(ds.size(), 41);
+  EXPECT_EQ(ds.channels(), 3);
+  EXPECT_EQ(ds.resolutions(), (std::vector<int>{4, 8, 16}));
+  torch::Tensor b = ds.next_batch();
+  EXPECT_EQ(b.sizes(), (std::vector<int64_t>{8, 3, 16, 16}));
+  EXPECT_EQ(b.dtype(), torch::kFloat32);
+  EXPECT_GE(b.min().item<float>(), -1.0f);
+  EXPECT_LE(b.max().item<float>(), 1.0f);
+  EXPECT_GT(b.mean().item<float>(), 0.3f);  // mostly white paper
+  data::PageDataset small(opts(4, 2, 1));
+  EXPECT_EQ(small.next_batch().sizes(), (std::vector<int64_t>{2, 3, 4, 4}));
+}
+
+TEST_F(Dataset, SeedMakesTheOrderRepeatableAndEpochsReshuffle) {
+  data::PageDataset a(opts(8, 5, 7)), b(opts(8, 5, 7)), c(opts(8, 5, 8));
+  torch::Tensor a1 = a.next_batch(), b1 = b.next_batch(), c1 = c.next_batch();
+  EXPECT_TRUE(torch::equal(a1, b1));
+  EXPECT_FALSE(torch::equal(a1, c1));
+  // 41 pages / 5 per batch: the 9th batch runs into the second epoch.
+  for (int i = 0; i < 9; ++i) a.next_batch();
+  EXPECT_GE(a.epoch(), 1);
+}
+
+TEST_F(Dataset, RanksReadDisjointShares) {
+  // Each page of the 4x4 level is identified by its pixels; two ranks see no common page in an epoch.
+  auto o0 = opts(4, 20, 3), o1 = opts(4, 20, 3);
+  o0.world_size = o1.world_size = 2;
+  o1.rank = 1;
+  data::PageDataset r0(o0), r1(o1);
+  torch::Tensor x0 = r0.next_batch(), x1 = r1.next_batch();
+  std::set<std::vector<float>> seen;
+  for (int i = 0; i < 20; ++i) {
+    auto t = x0[i].contiguous();
+    seen.insert(std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel()));
+  }
+  int common = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto t = x1[i].contiguous();
+    common += seen.count(std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel()));
+  }
+  EXPECT_LE(common, 1);  // identical-looking blank pages may exist; shares themselves are disjoint
+}
+
+TEST_F(Dataset, MissingResolutionNamesWhatExists) {
+  try {
+    data::PageDataset ds(opts(64, 2, 0));
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("has no data_64 (it has 4, 8, 16)"), std::string::npos) << e.what();
+  }
+  auto o = opts(4, 2, 0);
+  o.file = dir_ / "missing.h5";
+  EXPECT_THROW(data::PageDataset ds(o), std::runtime_error);
+}
+
+TEST_F(Dataset, ReadsTheOriginalFloat32Layout) {
+  // The original DeepZine (PyTables) stored float32 NHWC pages in [-1, 1].
+  const fs::path file = dir_ / "original.h5";
+  {
+    H5::H5File f(file.string(), H5F_ACC_TRUNC);
+    hsize_t dims[4] = {3, 4, 4, 3};
+    H5::DataSet ds = f.createDataSet("data_4", H5::PredType::NATIVE_FLOAT, H5::DataSpace(4, dims));
+    std::vector<float> values(3 * 4 * 4 * 3);
+    for (size_t i = 0; i < values.size(); ++i) values[i] = -1.0f + 2.0f * static_cast<float>(i) / (values.size() - 1);
+    ds.write(values.data(), H5::PredType::NATIVE_FLOAT);
+  }
+  auto o = opts(4, 3, 0);
+  o.file = file;
+  data::PageDataset ds(o);
+  torch::Tensor b = ds.next_batch();
+  ASSERT_EQ(b.sizes(), (std::vector<int64_t>{3, 3, 4, 4}));
+  EXPECT_NEAR(b.min().item<float>(), -1.0f, 1e-6);
+  EXPECT_NEAR(b.max().item<float>(), 1.0f, 1e-6);
+  // Value of page p, pixel (y, x), channel c is the NHWC element; check the layout conversion.
+  torch::Tensor sorted = std::get<0>(b.select(1, 0).select(1, 0).select(1, 0).sort());  // channel 0 at (0,0)
+  EXPECT_NEAR(sorted[0].item<float>(), -1.0f, 1e-6);
+  EXPECT_NEAR(sorted[1].item<float>(), -1.0f + 2.0f * 48 / 143, 1e-5);
+}

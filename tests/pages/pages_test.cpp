@@ -1,0 +1,203 @@
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <H5Cpp.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+
+#include "deepzine/pages/build.h"
+#include "deepzine/pages/dataset_writer.h"
+#include "deepzine/pages/renderer.h"
+#include "deepzine/util/atomic_file.h"
+
+namespace fs = std::filesystem;
+using namespace deepzine::pages;
+
+namespace {
+fs::path fixtures() { return fs::path(std::getenv("DEEPZINE_FIXTURES")); }
+
+// A folder of PDFs: the three real fixtures (two typeset, one scanned) plus a broken, a truncated and
+// an empty file.
+class PdfFolder : public testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("deepzine_pages_" + std::to_string(::getpid()) + "_" +
+                                        testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "pdfs" / "item1");
+    fs::copy_file(fixtures() / "pdfs" / "R-FAQ.pdf", dir_ / "pdfs" / "item1" / "R-FAQ.pdf");
+    fs::copy_file(fixtures() / "pdfs" / "R-data.pdf", dir_ / "pdfs" / "R-data.pdf");
+    fs::copy_file(fixtures() / "pdfs" / "scanned-R-FAQ-p3-8.pdf", dir_ / "pdfs" / "scanned.pdf");
+    std::ofstream(dir_ / "pdfs" / "broken.pdf") << "%PDF-1.4\nthis is not a pdf at all\n";
+    std::ofstream(dir_ / "pdfs" / "empty.pdf");
+    std::ifstream in(fixtures() / "pdfs" / "R-data.pdf", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream(dir_ / "pdfs" / "truncated.pdf", std::ios::binary) << bytes.substr(0, bytes.size() / 3);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  BuildOptions options(int size = 32) {
+    BuildOptions o;
+    o.pdf_directory = dir_ / "pdfs";
+    o.output_file = dir_ / "out" / "pages.h5";
+    o.max_size = size;
+    o.workers = 2;
+    return o;
+  }
+  fs::path dir_;
+};
+
+std::vector<hsize_t> dims_of(const H5::DataSet& ds) {
+  H5::DataSpace s = ds.getSpace();
+  std::vector<hsize_t> d(s.getSimpleExtentNdims());
+  s.getSimpleExtentDims(d.data());
+  return d;
+}
+
+std::vector<std::string> names_of(const fs::path& file) {
+  H5::H5File f(file.string(), H5F_ACC_RDONLY);
+  H5::DataSet ds = f.openDataSet("imagenames");
+  auto n = dims_of(ds)[0];
+  std::vector<char*> raw(n);
+  H5::StrType vlen(H5::PredType::C_S1, H5T_VARIABLE);
+  vlen.setCset(H5T_CSET_UTF8);
+  ds.read(raw.data(), vlen);
+  std::vector<std::string> out(raw.begin(), raw.end());
+  H5::DataSet::vlenReclaim(raw.data(), vlen, ds.getSpace());
+  return out;
+}
+
+std::vector<uint8_t> read_all(const fs::path& file, int size) {
+  H5::H5File f(file.string(), H5F_ACC_RDONLY);
+  H5::DataSet ds = f.openDataSet("data_" + std::to_string(size));
+  auto d = dims_of(ds);
+  std::vector<uint8_t> out(d[0] * d[1] * d[2] * d[3]);
+  ds.read(out.data(), H5::PredType::NATIVE_UINT8);
+  return out;
+}
+}  // namespace
+
+TEST_F(PdfFolder, BuildsEveryResolutionAndSkipsBadFiles) {
+  BuildSummary s = build_dataset(options(32));
+  EXPECT_EQ(s.files, 6);
+  EXPECT_EQ(s.files_skipped, 3);  // broken, empty, truncated
+  EXPECT_EQ(s.pages, 52 + 41 + 6);
+  EXPECT_EQ(s.pages_failed, 0);
+  std::string problems;
+  for (auto& p : s.problems) problems += p + "\n";
+  EXPECT_NE(problems.find("broken.pdf"), std::string::npos) << problems;
+  EXPECT_NE(problems.find("empty.pdf: the file is empty"), std::string::npos) << problems;
+  EXPECT_NE(problems.find("truncated.pdf"), std::string::npos) << problems;
+
+  const fs::path out = dir_ / "out" / "pages.h5";
+  H5::H5File f(out.string(), H5F_ACC_RDONLY);
+  for (int size : {4, 8, 16, 32}) {
+    H5::DataSet ds = f.openDataSet("data_" + std::to_string(size));
+    EXPECT_EQ(ds.getTypeClass(), H5T_INTEGER);
+    EXPECT_EQ(ds.getDataType().getSize(), 1u);
+    EXPECT_EQ(dims_of(ds), (std::vector<hsize_t>{99, hsize_t(size), hsize_t(size), 3}));
+  }
+  EXPECT_FALSE(f.nameExists("data_64"));
+  int64_t count = 0;
+  f.openGroup("/").openAttribute("page_count").read(H5::PredType::NATIVE_INT64, &count);
+  EXPECT_EQ(count, 99);
+  int version = 0;
+  f.openGroup("/").openAttribute("format_version").read(H5::PredType::NATIVE_INT, &version);
+  EXPECT_EQ(version, kDatasetFormatVersion);
+
+  auto names = names_of(out);
+  ASSERT_EQ(names.size(), 99u);
+  // Sorted by path, pages in order: R-data.pdf, item1/R-FAQ.pdf, scanned.pdf.
+  EXPECT_EQ(names[0], "R-data.pdf#1");
+  EXPECT_EQ(names[41], "item1/R-FAQ.pdf#1");
+  EXPECT_EQ(names[98], "scanned.pdf#6");
+  // No temporary files left.
+  for (auto& e : fs::directory_iterator(dir_ / "out")) EXPECT_FALSE(deepzine::util::is_atomic_temp_name(e.path()));
+}
+
+TEST_F(PdfFolder, PagesAreMostlyWhiteWithInkIncludingScannedOnes) {
+  BuildOptions o = options(128);
+  build_dataset(o);
+  auto pixels = read_all(o.output_file, 128);
+  const size_t page = 128 * 128 * 3;
+  ASSERT_EQ(pixels.size(), 99 * page);
+  for (size_t i : {size_t(3), size_t(45), size_t(95)}) {  // typeset, typeset, scanned
+    auto first = pixels.begin() + i * page;
+    double mean = std::accumulate(first, first + page, 0.0) / page;
+    size_t inked = std::count_if(first, first + page, [](uint8_t v) { return v < 160; });
+    EXPECT_GT(mean, 170) << "page " << i;                   // paper
+    EXPECT_GT(inked, 40u) << "page " << i;                   // text, not a blank page
+    EXPECT_LT(inked, page / 2) << "page " << i;
+  }
+}
+
+TEST_F(PdfFolder, SameInputGivesIdenticalFile) {
+  BuildOptions a = options(16);
+  build_dataset(a);
+  BuildOptions b = options(16);
+  b.output_file = dir_ / "out" / "again.h5";
+  b.workers = 1;
+  build_dataset(b);
+  EXPECT_EQ(read_all(a.output_file, 16), read_all(b.output_file, 16));
+  EXPECT_EQ(names_of(a.output_file), names_of(b.output_file));
+}
+
+TEST_F(PdfFolder, KilledBuildLeavesNothingHalfWrittenAndRerunCompletes) {
+  BuildOptions o = options(1024);
+  pid_t child = fork();
+  if (child == 0) {
+    try {
+      build_dataset(o);
+    } catch (...) {
+    }
+    _exit(0);
+  }
+  usleep(700 * 1000);  // well into rendering
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  EXPECT_FALSE(fs::exists(o.output_file)) << "a killed build must not leave a file that looks complete";
+  o.max_size = 32;  // the rerun (smaller, to keep the test quick)
+  BuildSummary s = build_dataset(o);
+  EXPECT_EQ(s.pages, 99);
+  EXPECT_EQ(names_of(o.output_file).size(), 99u);
+  for (auto& e : fs::directory_iterator(dir_ / "out")) {
+    EXPECT_FALSE(deepzine::util::is_atomic_temp_name(e.path())) << e.path() << " left behind";
+  }
+}
+
+TEST_F(PdfFolder, NoPdfsIsAClearError) {
+  BuildOptions o = options();
+  o.pdf_directory = dir_ / "nothing";
+  fs::create_directories(o.pdf_directory);
+  try {
+    build_dataset(o);
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("no PDF files found under"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Renderer, PageFitAndGrey) {
+  PdfDocument doc(fixtures() / "pdfs" / "R-FAQ.pdf");
+  EXPECT_EQ(doc.page_count(), 52);
+  PageImage pad = doc.render(0, 64, 1, PageFit::kPad);
+  ASSERT_EQ(pad.pixels.size(), 64u * 64u);
+  // A portrait page padded to a square has white columns at the left and right edges.
+  for (int y = 0; y < 64; ++y) {
+    EXPECT_EQ(pad.pixels[y * 64 + 0], 255);
+    EXPECT_EQ(pad.pixels[y * 64 + 63], 255);
+  }
+  PageImage crop = doc.render(0, 64, 3, PageFit::kCrop);
+  PageImage stretch = doc.render(0, 64, 3, PageFit::kStretch);
+  EXPECT_EQ(crop.pixels.size(), 64u * 64u * 3u);
+  EXPECT_NE(crop.pixels, stretch.pixels);
+  auto pyramid = downsample_pyramid(stretch);
+  ASSERT_EQ(pyramid.size(), 4u);  // 32, 16, 8, 4
+  EXPECT_EQ(pyramid.back().size, 4);
+  EXPECT_THROW(parse_page_fit("squash"), std::invalid_argument);
+}
