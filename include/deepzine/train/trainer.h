@@ -1,0 +1,82 @@
+#pragma once
+// Progressive training: 4x4 stable, then a fade-in and a stable stage per doubling (model::ScheduleSpec),
+// WGAN-GP with drift, EMA generator, checkpoints every N steps and at every stage end, automatic resume
+// from the newest checkpoint in log_dir, sample grids, metrics CSV, loss curves and SWD per stage.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <torch/types.h>
+
+#include "deepzine/model/pggan.h"
+#include "deepzine/model/schedule.h"
+#include "deepzine/train/adam.h"
+
+namespace deepzine::train {
+
+// Real images: float [B, C, R, R] in [-1, 1] (CPU is fine; moved to the training device).
+using BatchFn = std::function<torch::Tensor(int resolution, int batch_size)>;
+
+struct LossOptions {
+  double gp_lambda = 10.0;     // WGAN-GP weight of (||grad D|| - 1)^2
+  double drift = 0.001;        // epsilon_drift * D(real)^2 keeps scores near 0
+};
+
+struct TrainerOptions {
+  model::ArchitectureSpec arch;
+  model::ScheduleSpec schedule;
+  AdamOptions adam;
+  LossOptions loss;
+  int discriminator_updates = 1, generator_updates = 1;
+  double ema_beta = 0.999;
+  int64_t save_interval = 1000, sample_interval = 400, log_interval = 40;
+  std::filesystem::path log_dir = "./log", samples_dir = "./samples";
+  int swd_images = 1024;  // per side at each stage end; 0: off
+  torch::Device device = torch::kCPU;
+  uint64_t seed = 0;
+};
+
+struct StepStats {
+  double d_loss = 0, g_loss = 0, gp = 0, drift = 0;
+};
+
+// One training step at a resolution and alpha: D updates (WGAN-GP + drift), then G updates, then the
+// EMA update. Kept separate so benchmarks time exactly what training runs.
+class TrainStep {
+ public:
+  TrainStep(model::Generator g, model::Discriminator d, model::Generator g_ema, Adam& opt_g, Adam& opt_d,
+            const TrainerOptions& options);
+  // `reals` already at `resolution` and on the device; blended for the fade-in here.
+  StepStats run(const torch::Tensor& reals, int resolution, double alpha);
+  // The gradient penalty term alone (for tests): mean over the batch of (||grad_x D(x_hat)|| - 1)^2.
+  torch::Tensor gradient_penalty(const torch::Tensor& reals, const torch::Tensor& fakes, int resolution, double alpha);
+
+ private:
+  model::Generator g_, g_ema_;
+  model::Discriminator d_;
+  Adam &opt_g_, &opt_d_;
+  const TrainerOptions& o_;
+};
+
+class Trainer {
+ public:
+  Trainer(TrainerOptions options, BatchFn reals);
+  ~Trainer();
+  // Runs (or resumes) the whole schedule. Throws util::Interrupted after saving if interrupted.
+  void run();
+  model::Generator generator_ema() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Fingerprint of what must match for a checkpoint to be resumed.
+std::string fingerprint(const model::ArchitectureSpec& arch, int max_resolution);
+
+// Images in [-1, 1] [N, C, H, W] -> uint8 HWC tiles scaled up (nearest) to at least `min_side` pixels.
+std::vector<uint8_t> to_uint8_hwc(const torch::Tensor& images, int64_t scale = 1);
+
+}  // namespace deepzine::train

@@ -1,0 +1,31 @@
+#pragma once
+// Config -> subsystem options, shared by the stages (and --dry-run uses the same derivations).
+#include "deepzine/config/config.h"
+#include "deepzine/model/schedule.h"
+
+namespace deepzine::stages {
+
+inline model::ArchitectureSpec architecture_of(const config::Config& c) {
+  model::ArchitectureSpec a;
+  a.latent_size = c.latent_size;
+  a.channels = c.channels;
+  a.max_filter = c.max_filter;
+  a.filter_reduction_depth = c.filter_num_reduction_transition_depth.value_or(
+      model::log2_int(c.filter_num_reduction_transition_size) - 1);
+  a.legacy_filters = c.pretrained_model;
+  return a;
+}
+
+inline model::ScheduleSpec schedule_of(const config::Config& c) {
+  model::ScheduleSpec s;
+  s.starting_size = c.starting_size();
+  s.output_size = c.output_size();
+  s.iterations_per_stage = c.iterations_per_stage;
+  s.batch_size = c.batch_size;
+  s.reduced_batch_size = c.reduced_batch_size;
+  s.batch_reduction_depth = c.batch_size_reduction_transition_depth.value_or(
+      model::log2_int(c.batch_size_reduction_transition_size) - 1);
+  return s;
+}
+
+}  // namespace deepzine::stages
