@@ -1,0 +1,67 @@
+#include "sampling_model.h"
+
+#include <spdlog/spdlog.h>
+
+#include "deepzine/model/checkpoint.h"
+#include "deepzine/stages/device.h"
+#include "deepzine/util/error.h"
+
+namespace deepzine::stages {
+namespace fs = std::filesystem;
+
+SamplingModel load_sampling_model(const config::Config& cfg) {
+  if (cfg.pretrained_model) {
+    throw util::StageError(
+        "pretrained_model: True asks for the original DeepZine's TensorFlow checkpoints, which this build cannot "
+        "load yet; use a model trained by deepzine (pretrained_model: False)");
+  }
+  std::vector<fs::path> tried;
+  if (cfg.inference_model_path) {
+    fs::path p = *cfg.inference_model_path;
+    tried.push_back(fs::is_directory(p) ? p / "checkpoint.pt" : p);
+  } else {
+    tried.push_back(*cfg.inference_model_directory / std::to_string(cfg.output_size()) / "checkpoint.pt");
+  }
+  const fs::path file = tried.front();
+  if (!fs::exists(file)) {
+    std::string list;
+    for (const auto& t : tried) list += "\n  " + t.string();
+    throw util::StageError("no model found; tried:" + list +
+                           "\n(train one with train: True, or point inference_model_path at a checkpoint)");
+  }
+  SamplingModel m;
+  m.device = resolve_device(cfg);
+  model::LoadedGenerator g;
+  try {
+    g = model::load_generator_for_inference(file, m.device);
+  } catch (const std::exception& e) {
+    throw util::StageError(e.what());
+  }
+  if (g.meta.arch.latent_size != cfg.latent_size) {
+    throw util::StageError("model " + file.string() + " has latent size " + std::to_string(g.meta.arch.latent_size) +
+                           " but the config's latent_size is " + std::to_string(cfg.latent_size) +
+                           " (set latent_size: " + std::to_string(g.meta.arch.latent_size) + ")");
+  }
+  if (g.meta.resolution != cfg.output_size()) {
+    throw util::StageError("model " + file.string() + " generates " + std::to_string(g.meta.resolution) + "x" +
+                           std::to_string(g.meta.resolution) + " pages but gan_output_size is " +
+                           std::to_string(cfg.output_size()) + " (set gan_output_size: " +
+                           std::to_string(g.meta.resolution) + ")");
+  }
+  if (g.meta.alpha < 1.0) {
+    spdlog::warn("model {} was saved during a fade-in (alpha {:.2f}); sampling it as it is", file.string(), g.meta.alpha);
+  }
+  m.path = file;
+  m.resolution = g.meta.resolution;
+  m.latent_size = g.meta.arch.latent_size;
+  m.channels = g.meta.arch.channels;
+  model::Generator net = g.generator;
+  const int res = m.resolution;
+  const double alpha = g.meta.alpha;
+  m.generator = [net, res, alpha](const torch::Tensor& z) mutable { return net->forward(z, res, alpha); };
+  spdlog::info("model: {} ({}x{}, latent {}, {} global steps)", file.string(), res, res, m.latent_size,
+               g.meta.global_step);
+  return m;
+}
+
+}  // namespace deepzine::stages
