@@ -4,14 +4,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "deepzine/archive/downloader.h"
 #include "deepzine/pages/build.h"
 #include "deepzine/stages/stages.h"
 #include "deepzine/util/error.h"
 
-#if __has_include("deepzine/archive/downloader.h")
-#include "deepzine/archive/downloader.h"
-#define DEEPZINE_HAS_ARCHIVE 1
-#endif
 
 namespace deepzine::stages {
 namespace fs = std::filesystem;
@@ -25,7 +22,6 @@ int run_load_data(const config::Config& cfg) {
   int status = util::kExitOk;
   const fs::path pdfs = *cfg.pdf_directory;
   if (cfg.download_pdf) {
-#ifdef DEEPZINE_HAS_ARCHIVE
     archive::DownloadOptions d;
     d.base_url = cfg.internetarchive_base_url;
     d.collection = cfg.internetarchive_collection;
@@ -38,11 +34,6 @@ int run_load_data(const config::Config& cfg) {
     archive::DownloadSummary s = archive::download_collection(d);
     spdlog::info("downloads: {} downloaded, {} already present, {} failed", s.downloaded, s.skipped_present, s.failed);
     if (s.failed > 0) status = util::kExitPartialFailure;
-#else
-    throw util::StageError(
-        "downloading from the Internet Archive is not available in this build; set download_pdf: False "
-        "and put your PDFs into " + pdfs.string());
-#endif
   } else if (!fs::is_directory(pdfs)) {
     throw util::StageError("pdf_directory " + pdfs.string() +
                            " does not exist (create it and put PDFs there, or set download_pdf: True)");
