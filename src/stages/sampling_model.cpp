@@ -3,18 +3,51 @@
 #include <spdlog/spdlog.h>
 
 #include "deepzine/model/checkpoint.h"
+#include "deepzine/model/legacy_generator.h"
+#include "options.h"
 #include "deepzine/stages/device.h"
 #include "deepzine/util/error.h"
 
 namespace deepzine::stages {
 namespace fs = std::filesystem;
 
-SamplingModel load_sampling_model(const config::Config& cfg) {
-  if (cfg.pretrained_model) {
-    throw util::StageError(
-        "pretrained_model: True asks for the original DeepZine's TensorFlow checkpoints, which this build cannot "
-        "load yet; use a model trained by deepzine (pretrained_model: False)");
+namespace {
+
+// pretrained_model: True: a TensorFlow checkpoint of the original DeepZine (prefix, .index or folder).
+SamplingModel load_legacy_sampling_model(const config::Config& cfg) {
+  const fs::path where = cfg.inference_model_path ? fs::path(*cfg.inference_model_path)
+                                                  : *cfg.inference_model_directory / std::to_string(cfg.output_size());
+  const model::ArchitectureSpec arch = architecture_of(cfg);
+  SamplingModel m;
+  m.device = resolve_device(cfg);
+  model::LoadedLegacyGenerator g;
+  try {
+    g = model::load_legacy_generator(where, arch, m.device);
+  } catch (const std::exception& e) {
+    throw util::StageError(std::string(e.what()) + "\n(pretrained_model: True reads checkpoints of the original "
+                           "DeepZine; set it to False for models trained by deepzine)");
   }
+  if (g.resolution != cfg.output_size()) {
+    throw util::StageError("TensorFlow checkpoint " + where.string() + " generates " + std::to_string(g.resolution) +
+                           "x" + std::to_string(g.resolution) + " pages but gan_output_size is " +
+                           std::to_string(cfg.output_size()) + " (set gan_output_size: " +
+                           std::to_string(g.resolution) + ")");
+  }
+  m.path = where;
+  m.resolution = g.resolution;
+  m.latent_size = arch.latent_size;
+  m.channels = arch.channels;
+  model::LegacyGenerator net = g.generator;
+  m.generator = [net](const torch::Tensor& z) mutable { return net->forward(z); };
+  spdlog::info("model: original DeepZine checkpoint {} ({}x{}, latent {})", where.string(), m.resolution,
+               m.resolution, m.latent_size);
+  return m;
+}
+
+}  // namespace
+
+SamplingModel load_sampling_model(const config::Config& cfg) {
+  if (cfg.pretrained_model) return load_legacy_sampling_model(cfg);
   std::vector<fs::path> tried;
   if (cfg.inference_model_path) {
     fs::path p = *cfg.inference_model_path;

@@ -1,0 +1,184 @@
+// The original DeepZine's TensorFlow checkpoint ($DEEPZINE_FIXTURES/deepzine_tf_4x4: 14 tensors,
+// latent 128, 128 filters, 4x4) through the V2 checkpoint reader and the legacy generator, checked
+// against a forward pass written here independently: NHWC, HWIO weights as stored, convolutions as
+// explicit per-tap matrix products (no conv2d).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "deepzine/model/legacy_generator.h"
+#include "deepzine/sample/tf_checkpoint.h"
+
+namespace fs = std::filesystem;
+using namespace deepzine;
+
+namespace {
+fs::path fixture() { return fs::path(std::getenv("DEEPZINE_FIXTURES")) / "deepzine_tf_4x4"; }
+
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("deepzine_legacy_" + std::to_string(::getpid()));
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+model::ArchitectureSpec fixture_arch() {
+  model::ArchitectureSpec a;
+  a.latent_size = 128;
+  a.channels = 3;
+  a.max_filter = 128;
+  a.legacy_filters = true;
+  return a;
+}
+
+torch::Tensor tf_tensor(const sample::TfCheckpoint& ck, const std::string& name) {
+  auto v = ck.read_float(name);
+  return torch::from_blob(v.data(), ck.entry(name).shape, torch::kFloat32).clone().to(torch::kFloat64);
+}
+
+torch::Tensor act_norm(torch::Tensor x) {  // NHWC: leaky ReLU 0.2, pixel norm over the last dim
+  x = torch::where(x > 0, x, 0.2 * x);
+  return x / torch::sqrt((x * x).mean(-1, true) + 1e-8);
+}
+}  // namespace
+
+TEST(TfCheckpoint, ReadsAllTensorsOfTheOriginalCheckpoint) {
+  sample::TfCheckpoint ck(fixture());
+  EXPECT_EQ(ck.entries().size(), 14u);
+  const auto& w = ck.entry("generator/gen_n_1_conv/w");
+  EXPECT_EQ(w.shape, (std::vector<int64_t>{4, 4, 128, 128}));
+  EXPECT_EQ(ck.read_float("generator/gen_n_1_conv/w").size(), 4u * 4 * 128 * 128);
+  // The same checkpoint by prefix and by index file.
+  EXPECT_EQ(sample::TfCheckpoint(fixture() / "model.ckpt").entries().size(), 14u);
+  EXPECT_EQ(sample::TfCheckpoint(fixture() / "model.ckpt.index").entries().size(), 14u);
+  EXPECT_THROW(ck.read_float("generator/nope"), std::runtime_error);
+}
+
+TEST(TfCheckpoint, Crc32cKnownValue) {
+  // RFC 3720 B.4: 32 bytes of zeros -> 0x8a9136aa; "123456789" -> 0xe3069283.
+  std::vector<uint8_t> zeros(32, 0);
+  EXPECT_EQ(sample::crc32c(zeros.data(), zeros.size()), 0x8a9136aau);
+  EXPECT_EQ(sample::crc32c("123456789", 9), 0xe3069283u);
+}
+
+TEST(TfCheckpoint, CorruptOrTruncatedFilesAreErrorsNamingTheFile) {
+  TempDir tmp;
+  for (const char* f : {"model.ckpt.index", "model.ckpt.data-00000-of-00001"}) {
+    fs::copy_file(fixture() / f, tmp.path / f);
+    fs::permissions(tmp.path / f, fs::perms::owner_read | fs::perms::owner_write);
+  }
+  const fs::path data = tmp.path / "model.ckpt.data-00000-of-00001";
+  const auto& e = sample::TfCheckpoint(tmp.path).entry("generator/gen_n_2_conv/w");
+  {  // flip one byte inside a generator tensor
+    std::fstream f(data, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(e.offset + 100);
+    char c = 0;
+    f.read(&c, 1);
+    c ^= 0x10;
+    f.seekp(e.offset + 100);
+    f.write(&c, 1);
+  }
+  try {
+    sample::TfCheckpoint(tmp.path).read_float("generator/gen_n_2_conv/w");
+    FAIL() << "corrupt tensor accepted";
+  } catch (const std::runtime_error& err) {
+    EXPECT_NE(std::string(err.what()).find("crc32c"), std::string::npos) << err.what();
+    EXPECT_NE(std::string(err.what()).find(data.string()), std::string::npos) << err.what();
+  }
+  fs::resize_file(data, e.offset + 10);  // truncated data shard
+  EXPECT_THROW(sample::TfCheckpoint(tmp.path).read_float("generator/gen_n_2_conv/w"), std::runtime_error);
+  // Truncated or corrupt index, at every length and with each byte flipped in turn.
+  std::ifstream in(fixture() / "model.ckpt.index", std::ios::binary);
+  const std::string index((std::istreambuf_iterator<char>(in)), {});
+  for (size_t n = 0; n < index.size(); n += 7) {
+    std::ofstream(tmp.path / "model.ckpt.index", std::ios::binary | std::ios::trunc).write(index.data(), n);
+    EXPECT_THROW(sample::TfCheckpoint{tmp.path}, std::runtime_error) << "truncated to " << n;
+  }
+  for (size_t i = 0; i < index.size() - 48; i += 3) {  // blocks are crc-checked; the footer is not
+    std::string bad = index;
+    bad[i] = static_cast<char>(bad[i] ^ 0x04);
+    std::ofstream(tmp.path / "model.ckpt.index", std::ios::binary | std::ios::trunc).write(bad.data(), bad.size());
+    EXPECT_THROW(sample::TfCheckpoint{tmp.path}, std::runtime_error) << "byte " << i << " flipped";
+  }
+  EXPECT_THROW(sample::TfCheckpoint{tmp.path / "missing"}, std::runtime_error);
+}
+
+TEST(LegacyGenerator, MatchesAnIndependentForwardPass) {
+  auto loaded = model::load_legacy_generator(fixture(), fixture_arch(), torch::kCPU);
+  ASSERT_EQ(loaded.resolution, 4);
+  torch::manual_seed(3);
+  const auto z = torch::randn({5, 128});
+  torch::NoGradGuard no_grad;
+  const auto out = loaded.generator->forward(z);
+  ASSERT_EQ(out.sizes(), (std::vector<int64_t>{5, 3, 4, 4}));
+  EXPECT_TRUE(torch::isfinite(out).all().item<bool>());
+  // A trained generator's pages lie roughly in [-1, 1] (tanh-free output, so allow some overshoot).
+  EXPECT_LT(out.abs().max().item<float>(), 3.0f);
+  EXPECT_GT(out.std().item<float>(), 1e-3f);
+
+  sample::TfCheckpoint ck(fixture());
+  const auto w1 = tf_tensor(ck, "generator/gen_n_1_conv/w"), b1 = tf_tensor(ck, "generator/gen_n_1_conv/biases");
+  const auto w2 = tf_tensor(ck, "generator/gen_n_2_conv/w"), b2 = tf_tensor(ck, "generator/gen_n_2_conv/biases");
+  const auto wr = tf_tensor(ck, "generator/gen_y_rgb_conv_4/w"), br = tf_tensor(ck, "generator/gen_y_rgb_conv_4/biases");
+  const auto zd = z.to(torch::kFloat64);
+  // z padded by 3 into a 7x7 map: output pixel (i, j) of the 4x4 VALID conv sees z only at tap (3-i, 3-j).
+  auto x = torch::zeros({5, 4, 4, 128}, torch::kFloat64);
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) x.select(1, i).select(1, j).copy_(zd.matmul(w1[3 - i][3 - j]) + b1);
+  x = act_norm(x);
+  // 3x3 SAME conv: sum over taps of the shifted input times that tap's [in, out] matrix.
+  auto y = torch::zeros({5, 4, 4, 128}, torch::kFloat64);
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) {
+      auto acc = b2.expand({5, 128}).clone();
+      for (int kh = 0; kh < 3; ++kh)
+        for (int kw = 0; kw < 3; ++kw) {
+          const int si = i + kh - 1, sj = j + kw - 1;
+          if (si < 0 || si >= 4 || sj < 0 || sj >= 4) continue;
+          acc += x.select(1, si).select(1, sj).matmul(w2[kh][kw]);
+        }
+      y.select(1, i).select(1, j).copy_(acc);
+    }
+  y = act_norm(y);
+  const auto rgb = y.matmul(wr[0][0]) + br;  // [5, 4, 4, 3], NHWC
+  const auto ours = out.permute({0, 2, 3, 1}).to(torch::kFloat64);
+  EXPECT_LT((ours - rgb).abs().max().item<double>(), 1e-4) << "max |diff|";
+}
+
+TEST(LegacyGenerator, MismatchesAreErrorsNamingBothValues) {
+  auto arch = fixture_arch();
+  arch.latent_size = 64;
+  try {
+    model::load_legacy_generator(fixture(), arch, torch::kCPU);
+    FAIL() << "latent mismatch accepted";
+  } catch (const std::runtime_error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("128"), std::string::npos) << m;
+    EXPECT_NE(m.find("64"), std::string::npos) << m;
+  }
+  arch = fixture_arch();
+  arch.max_filter = 64;
+  try {
+    model::load_legacy_generator(fixture(), arch, torch::kCPU);
+    FAIL() << "filter mismatch accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("max_filter 64"), std::string::npos) << e.what();
+  }
+}
+
+TEST(LegacyGenerator, GrowsLikeTheOriginal) {
+  // Untrained 16x16 legacy net: shapes and filter counts per the original's get_filter_num.
+  auto a = fixture_arch();
+  a.max_filter = 32;
+  a.filter_reduction_depth = 2;  // 16 filters past the reduction point (pretrained_model: True)
+  model::LegacyGenerator g(model::LegacyGeneratorOptions{a, 16});
+  EXPECT_EQ(g->tf_scopes().back(), "gen_y_rgb_conv_16");
+  EXPECT_EQ(g->tf_scopes().size(), 7u);
+  for (auto& p : g->parameters()) torch::nn::init::normal_(p, 0, 0.1);
+  torch::NoGradGuard no_grad;
+  EXPECT_EQ(g->forward(torch::randn({2, 128})).sizes(), (std::vector<int64_t>{2, 3, 16, 16}));
+  EXPECT_EQ(g->tf_parameters()[2 * 6].size(1), a.filters(16));
+}
