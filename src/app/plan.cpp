@@ -6,22 +6,12 @@
 #include <fmt/ostream.h>
 
 #include "deepzine/model/schedule.h"
+#include "deepzine/stages/options.h"
 
 namespace deepzine::app {
 namespace {
 
 std::string show(const std::optional<config::Path>& p) { return p ? p->string() : "None"; }
-
-model::ArchitectureSpec arch_of(const config::Config& c) {
-  model::ArchitectureSpec a;
-  a.latent_size = c.latent_size;
-  a.channels = c.channels;
-  a.max_filter = c.max_filter;
-  a.filter_reduction_depth = c.filter_num_reduction_transition_depth.value_or(
-      model::log2_int(c.filter_num_reduction_transition_size) - 1);
-  a.legacy_filters = c.pretrained_model;
-  return a;
-}
 
 }  // namespace
 
@@ -63,15 +53,9 @@ void print_plan(std::ostream& out, const config::Config& c, const std::vector<st
                c.overwrite ? "True" : "False");
   }
 
-  const model::ArchitectureSpec arch = arch_of(c);
-  model::ScheduleSpec sched;
-  sched.starting_size = c.starting_size();
-  sched.output_size = c.output_size();
-  sched.iterations_per_stage = c.iterations_per_stage;
-  sched.batch_size = c.batch_size;
-  sched.reduced_batch_size = c.reduced_batch_size;
-  sched.batch_reduction_depth = c.batch_size_reduction_transition_depth.value_or(
-      model::log2_int(c.batch_size_reduction_transition_size) - 1);
+  // The same derivations the train stage uses, so the plan is what will run.
+  const model::ArchitectureSpec arch = stages::architecture_of(c);
+  const model::ScheduleSpec sched = stages::schedule_of(c);
   fmt::print(out, "\nmodel: latent {}, {} channel(s), max_filter {}{}\n", arch.latent_size, arch.channels,
              arch.max_filter, c.pretrained_model ? " (legacy architecture of the original DeepZine)" : "");
   fmt::print(out, "resolution schedule ({} process(es); effective batch = batch x processes):\n", nproc);

@@ -4,7 +4,7 @@
 
 #include "deepzine/model/checkpoint.h"
 #include "deepzine/model/legacy_generator.h"
-#include "options.h"
+#include "deepzine/stages/options.h"
 #include "deepzine/stages/device.h"
 #include "deepzine/util/error.h"
 

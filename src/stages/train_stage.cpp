@@ -11,7 +11,7 @@
 #include "deepzine/train/trainer.h"
 #include "deepzine/util/error.h"
 #include "deepzine/util/interrupt.h"
-#include "options.h"
+#include "deepzine/stages/options.h"
 
 namespace deepzine::stages {
 
