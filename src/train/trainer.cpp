@@ -15,6 +15,7 @@
 #include "deepzine/ops/ops.h"
 #include "deepzine/train/plot.h"
 #include "deepzine/train/swd.h"
+#include "deepzine/util/atomic_file.h"
 #include "deepzine/util/interrupt.h"
 #include "deepzine/util/progress.h"
 
@@ -113,6 +114,33 @@ struct Trainer::Impl {
                        s.drift, ips, swd);
   }
 
+  // Rows logged after the checkpoint a run resumes from are logged again by the resumed run: drop them
+  // so that every step appears once.
+  void trim_metrics(int64_t resumed_step) {
+    const fs::path file = o.log_dir / "metrics.csv";
+    std::ifstream in(file);
+    if (!in) return;
+    std::string line, kept;
+    bool header = true;
+    while (std::getline(in, line)) {
+      if (!header) {
+        std::stringstream row(line);
+        std::string cell;
+        for (int i = 0; i < 5 && std::getline(row, cell, ','); ++i) {
+        }
+        try {
+          if (std::stoll(cell) > resumed_step) continue;
+        } catch (...) {
+          continue;  // a row cut off by the kill
+        }
+      }
+      header = false;
+      kept += line + "\n";
+    }
+    in.close();
+    util::write_file_atomic(file, kept);
+  }
+
   void write_samples(const model::TrainingStage& st, int64_t step, double alpha, const torch::Tensor& reals) {
     torch::NoGradGuard no_grad;
     const fs::path dir = o.samples_dir / ("samples_" + st.name());
@@ -192,6 +220,7 @@ void Trainer::run() {
       gen.set_state(c.rng);
     }
     m.global_step = c.meta.global_step;
+    m.trim_metrics(m.global_step);
     m.images_seen = c.meta.images_seen;
     first_stage = c.meta.stage_index;
     first_step = c.meta.stage_step;

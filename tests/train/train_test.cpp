@@ -155,6 +155,8 @@ TEST_F(Training, KilledRunResumesAndFinishes) {
   EXPECT_NE(log.find("resuming from"), std::string::npos) << log.substr(0, 2000);
   auto done = model::load_checkpoint(dir_ / "log" / "16" / "checkpoint.pt");
   EXPECT_EQ(done.meta.global_step, 5 * 40);
+  // Every logged step appears once: header + per stage 20 even steps, the last step and the SWD row.
+  EXPECT_EQ(lines_of(dir_ / "log" / "metrics.csv"), 1u + 5 * 22);
 }
 
 TEST_F(Training, DifferentModelInLogDirIsRefused) {
