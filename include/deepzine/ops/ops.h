@@ -1,7 +1,7 @@
 #pragma once
-// Fused ops of the PGGAN's hot path. Each has a plain ATen reference (src/ops/*_ref.cpp) that is the
+// Fused ops of the PGGAN's hot path. Each has a plain ATen reference (src/ops/<op>/<op>_ref.cpp), the
 // CPU path and the test oracle; on CUDA tensors with kernels enabled, fused CUDA kernels are used
-// (src/ops/<op>/*.cu), registered as autograd functions with double-backward support for D.
+// (src/ops/<op>/<op>.cu), registered as autograd functions with double-backward support for D.
 #include <torch/types.h>
 
 namespace deepzine::ops {
@@ -30,6 +30,9 @@ torch::Tensor downsample_lerp(const torch::Tensor& hi, const torch::Tensor& old_
 // Global switch (config key cuda_kernels); the reference path is always used on CPU.
 void set_cuda_kernels_enabled(bool on);
 bool cuda_kernels_enabled();
+// Also run the fused ops on CPU tensors (float32/float64), through the kernels' element functions in
+// host loops. Off by default: on CPU the ATen reference is as fast. For tests and benchmarks.
+void set_host_kernels_enabled(bool on);
 // True when this build contains the CUDA kernels.
 bool cuda_kernels_compiled();
 
