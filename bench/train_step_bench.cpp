@@ -2,6 +2,9 @@
 // per resolution, the unit bench/pggan_reference.py times for PyTorch (Python) eager.
 // Usage: train_step_bench [--device cpu|cuda] [--resolutions 16,64,256] [--batch 16] [--steps 20]
 //                         [--latent 128] [--max-filter 128] [--reduction-size 128] [--threads N]
+//                         [--kernels on|off] [--bf16 on|off] [--channels-last on|off] [--peak-tflops 989]
+// --kernels: the fused ops (CUDA kernels on a GPU, their host twins on the CPU) or the ATen references.
+// --peak-tflops: the device's dense bf16 peak for the "of peak" column (H100 SXM: 989).
 #include <torch/torch.h>
 
 #include <chrono>
@@ -11,7 +14,10 @@
 #include <string>
 #include <vector>
 
+#include <ATen/Context.h>
+
 #include "deepzine/model/pggan.h"
+#include "deepzine/ops/ops.h"
 #include "deepzine/train/trainer.h"
 
 using namespace deepzine;
@@ -46,6 +52,8 @@ double forward_flops(const model::ArchitectureSpec& a, int res, bool generator) 
 int main(int argc, char** argv) {
   std::string device_name = "cpu", resolutions = "16,64";
   int batch = 16, steps = 20, latent = 128, max_filter = 128, reduction_size = 128, threads = 0;
+  bool kernels = true, bf16 = false, channels_last = false;
+  double peak_tflops = 989.0;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--device") device_name = v;
@@ -56,6 +64,10 @@ int main(int argc, char** argv) {
     else if (k == "--max-filter") max_filter = std::stoi(v);
     else if (k == "--reduction-size") reduction_size = std::stoi(v);
     else if (k == "--threads") threads = std::stoi(v);
+    else if (k == "--kernels") kernels = v == "on";
+    else if (k == "--bf16") bf16 = v == "on";
+    else if (k == "--channels-last") channels_last = v == "on";
+    else if (k == "--peak-tflops") peak_tflops = std::stod(v);
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
@@ -63,15 +75,20 @@ int main(int argc, char** argv) {
   }
   if (threads > 0) torch::set_num_threads(threads);
   torch::Device device(device_name == "cuda" ? torch::kCUDA : torch::kCPU);
+  ops::set_cuda_kernels_enabled(kernels);
+  ops::set_host_kernels_enabled(kernels && device.is_cpu());
+  if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
   model::ArchitectureSpec arch;
   arch.latent_size = latent;
   arch.max_filter = max_filter;
   arch.filter_reduction_depth = model::log2_int(reduction_size) - 1;
   std::printf("deepzine train_step_bench: device %s, batch %d, latent %d, max_filter %d, reduction from %d, "
-              "LibTorch %s, %d CPU threads\n",
+              "LibTorch %s, %d CPU threads, fused kernels %s%s, bf16 %s, channels-last %s\n",
               device_name.c_str(), batch, latent, max_filter, reduction_size, TORCH_VERSION,
-              torch::get_num_threads());
-  std::printf("%6s %10s %12s %12s %14s\n", "res", "ms/step", "images/s", "GFLOP/step", "GFLOP/s");
+              torch::get_num_threads(), kernels ? "on" : "off",
+              kernels && device.is_cuda() && !ops::cuda_kernels_compiled() ? " (NOT in this build)" : "",
+              bf16 ? "on" : "off", channels_last ? "on" : "off");
+  std::printf("%6s %10s %12s %12s %14s %9s\n", "res", "ms/step", "images/s", "GFLOP/step", "GFLOP/s", "of peak");
   std::stringstream ss(resolutions);
   std::string item;
   while (std::getline(ss, item, ',')) {
@@ -85,6 +102,8 @@ int main(int argc, char** argv) {
     train::Adam og(*g, {}), od(*d, {});
     train::TrainerOptions o;
     o.arch = arch;
+    o.mixed_precision = bf16;
+    o.channels_last = channels_last;
     train::TrainStep step(g, d, ema, og, od, o);
     auto reals = torch::rand({batch, 3, res, res}, torch::TensorOptions().device(device)) * 2 - 1;
     auto sync = [&] {
@@ -105,8 +124,8 @@ int main(int argc, char** argv) {
     // a backward through all of it (~2x); G step: forward and backward of G and D (~3x each).
     const double gf = forward_flops(arch, res, true) * batch, df = forward_flops(arch, res, false) * batch;
     const double flops = (gf + 3 * df + 2 * df) + 2 * (3 * df + 2 * df) + 3 * (gf + df);
-    std::printf("%6d %10.2f %12.1f %12.2f %14.1f\n", res, median * 1e3, batch / median, flops / 1e9,
-                flops / median / 1e9);
+    std::printf("%6d %10.2f %12.1f %12.2f %14.1f %8.2f%%\n", res, median * 1e3, batch / median, flops / 1e9,
+                flops / median / 1e9, 100.0 * flops / median / (peak_tflops * 1e12));
   }
   return 0;
 }

@@ -268,9 +268,8 @@ std::vector<KeyDef> build_table() {
       integer("swd_image_num", &C::swd_image_num, "1024",
               "Images per side for the sliced Wasserstein distance at each stage end (0: off).", true),
       boolean("cuda_kernels", &C::cuda_kernels, "True", "Use the fused CUDA kernels on GPU.", true),
-      boolean("mixed_precision", &C::mixed_precision, "True",
+      boolean("mixed_precision", &C::mixed_precision, "False",
               "bf16 autocast on GPU where numerically safe (gradient penalty and optimiser stay fp32).", true),
-      boolean("cuda_graphs", &C::cuda_graphs, "True", "Capture the fixed-shape steps as CUDA graphs.", true),
       floating("distributed_timeout", &C::distributed_timeout, "300",
                "Seconds before a silent rank stops a multi-process run with an error.", true),
 

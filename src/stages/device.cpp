@@ -1,9 +1,11 @@
 #include "deepzine/stages/device.h"
 
+#include <ATen/Context.h>
 #include <torch/cuda.h>
 
 #include <spdlog/spdlog.h>
 
+#include "deepzine/ops/ops.h"
 #include "deepzine/util/error.h"
 
 namespace deepzine::stages {
@@ -39,7 +41,12 @@ torch::Device resolve_device(const config::Config& cfg, int local_rank) {
                             " does not exist (this machine has " + std::to_string(count) +
                             " CUDA device(s), numbered from 0)");
   }
-  spdlog::info("device: cuda:{} ({} CUDA device(s) visible)", index, count);
+  // Shapes are fixed within a stage, so cuDNN's autotuning pays for itself after a few steps.
+  at::globalContext().setBenchmarkCuDNN(true);
+  ops::set_cuda_kernels_enabled(cfg.cuda_kernels);
+  spdlog::info("device: cuda:{} ({} CUDA device(s) visible), fused CUDA kernels {}", index, count,
+               !cfg.cuda_kernels ? "off (cuda_kernels: False)"
+               : ops::cuda_kernels_compiled() ? "on" : "not in this build (LibTorch without CUDA)");
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 

@@ -48,6 +48,8 @@ int run_train(const config::Config& cfg) {
   o.samples_dir = cfg.samples_dir;
   o.swd_images = cfg.swd_image_num;
   o.device = resolve_device(cfg);
+  o.mixed_precision = cfg.mixed_precision && o.device.is_cuda();
+  o.channels_last = o.device.is_cuda();
   o.seed = cfg.random_seed ? static_cast<uint64_t>(*cfg.random_seed) : std::random_device{}();
 
   // One streaming reader per (resolution, batch); the previous stage's is dropped when a new one opens.

@@ -3,13 +3,22 @@
 #include <torch/torch.h>
 
 #include "deepzine/ops/ops.h"
+#include "autocast.h"
 #include "deepzine/train/trainer.h"
 
 namespace deepzine::train {
 
 TrainStep::TrainStep(model::Generator g, model::Discriminator d, model::Generator g_ema, Adam& opt_g, Adam& opt_d,
                      const TrainerOptions& options)
-    : g_(g), g_ema_(g_ema), d_(d), opt_g_(opt_g), opt_d_(opt_d), o_(options) {}
+    : g_(g), g_ema_(g_ema), d_(d), opt_g_(opt_g), opt_d_(opt_d), o_(options) {
+  if (o_.channels_last) {
+    for (auto* m : {static_cast<torch::nn::Module*>(g_.get()), static_cast<torch::nn::Module*>(d_.get()),
+                    static_cast<torch::nn::Module*>(g_ema_.get())}) {
+      for (auto& p : m->parameters())
+        if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
+    }
+  }
+}
 
 torch::Tensor TrainStep::gradient_penalty(const torch::Tensor& reals, const torch::Tensor& fakes, int res,
                                           double alpha) {
@@ -21,41 +30,67 @@ torch::Tensor TrainStep::gradient_penalty(const torch::Tensor& reals, const torc
   return (grad.flatten(1).norm(2, 1) - 1.0).pow(2).mean();
 }
 
-StepStats TrainStep::run(const torch::Tensor& reals_in, int res, double alpha) {
-  StepStats s;
+std::vector<StepStats> read_losses(const std::vector<StepLosses>& losses) {
+  std::vector<StepStats> out(losses.size());
+  if (losses.empty()) return out;
+  std::vector<torch::Tensor> rows;
+  for (const auto& l : losses) {
+    auto opts = l.d_loss.options().dtype(torch::kDouble);
+    auto val = [&](const torch::Tensor& t) { return t.defined() ? t.to(torch::kDouble) : torch::zeros({}, opts); };
+    rows.push_back(torch::stack({val(l.d_loss), val(l.g_loss), val(l.gp), val(l.drift)}));
+  }
+  torch::Tensor host = torch::stack(rows).cpu();
+  auto a = host.accessor<double, 2>();
+  for (size_t i = 0; i < losses.size(); ++i) out[i] = {a[i][0], a[i][1], a[i][2], a[i][3]};
+  return out;
+}
+
+StepLosses TrainStep::run(const torch::Tensor& reals_in, int res, double alpha) {
+  StepLosses s;
   const int64_t b = reals_in.size(0);
   const auto opts = reals_in.options();
   // During a fade-in the reals are blended like G's output: upsampled half-resolution -> full.
   torch::Tensor reals = alpha < 1.0 && res > 4
                             ? ops::upsample_lerp(torch::avg_pool2d(reals_in, {2, 2}), reals_in, alpha)
                             : reals_in;
+  if (o_.channels_last) reals = reals.contiguous(at::MemoryFormat::ChannelsLast);
+  const bool amp = o_.mixed_precision;
+  const auto dev = reals.device().type();
   for (auto& p : d_->parameters()) p.requires_grad_(true);
   for (int i = 0; i < o_.discriminator_updates; ++i) {
     torch::Tensor fakes;
+    torch::Tensor d_real, d_fake;
     {
-      torch::NoGradGuard no_grad;
-      fakes = g_->forward(torch::randn({b, o_.arch.latent_size}, opts), res, alpha);
+      Bf16Autocast autocast(amp, dev);
+      {
+        torch::NoGradGuard no_grad;
+        fakes = g_->forward(torch::randn({b, o_.arch.latent_size}, opts), res, alpha).to(reals.scalar_type());
+      }
+      d_real = d_->forward(reals, res, alpha).to(reals.scalar_type());
+      d_fake = d_->forward(fakes, res, alpha).to(reals.scalar_type());
     }
-    torch::Tensor d_real = d_->forward(reals, res, alpha);
-    torch::Tensor d_fake = d_->forward(fakes, res, alpha);
-    torch::Tensor gp = gradient_penalty(reals, fakes, res, alpha);
+    torch::Tensor gp = gradient_penalty(reals, fakes, res, alpha);  // fp32: outside autocast
     torch::Tensor drift = d_real.pow(2).mean();
     torch::Tensor loss = d_fake.mean() - d_real.mean() + o_.loss.gp_lambda * gp + o_.loss.drift * drift;
     opt_d_.zero_grad();
     loss.backward();
     opt_d_.step();
-    s.d_loss = loss.item<double>();
-    s.gp = gp.item<double>();
-    s.drift = drift.item<double>();
+    s.d_loss = loss.detach();
+    s.gp = gp.detach();
+    s.drift = drift.detach();
   }
   for (auto& p : d_->parameters()) p.requires_grad_(false);  // G's step needs no D gradients
   for (int i = 0; i < o_.generator_updates; ++i) {
-    torch::Tensor fakes = g_->forward(torch::randn({b, o_.arch.latent_size}, opts), res, alpha);
-    torch::Tensor loss = -d_->forward(fakes, res, alpha).mean();
+    torch::Tensor loss;
+    {
+      Bf16Autocast autocast(amp, dev);
+      torch::Tensor fakes = g_->forward(torch::randn({b, o_.arch.latent_size}, opts), res, alpha);
+      loss = -d_->forward(fakes, res, alpha).to(reals.scalar_type()).mean();
+    }
     opt_g_.zero_grad();
     loss.backward();
     opt_g_.step();
-    s.g_loss = loss.item<double>();
+    s.g_loss = loss.detach();
   }
   for (auto& p : d_->parameters()) p.requires_grad_(true);
   {

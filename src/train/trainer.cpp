@@ -254,22 +254,35 @@ void Trainer::run() {
     auto last_log = std::chrono::steady_clock::now();
     int64_t images_since_log = 0;
     double alpha = 1.0;
+    // Losses stay on the device until read, a log_interval at a time (one synchronisation).
+    std::vector<std::pair<int64_t, StepLosses>> pending;
+    StepStats s;
+    auto flush = [&](int64_t step) {
+      std::vector<StepLosses> l;
+      for (auto& p : pending) l.push_back(p.second);
+      auto stats = read_losses(l);
+      for (size_t i = 0; i < stats.size(); ++i) {
+        if (!std::isfinite(stats[i].d_loss) || !std::isfinite(stats[i].g_loss)) {
+          throw std::runtime_error(fmt::format("training diverged at global step {} of stage {} (D loss {}, G loss {}); "
+                                               "lower learning_rate and rerun (it resumes from the last checkpoint)",
+                                               pending[i].first, st.name(), stats[i].d_loss, stats[i].g_loss));
+        }
+        m.curve.emplace_back(pending[i].first, stats[i]);
+      }
+      pending.clear();
+      return stats.empty() ? s : stats.back();
+    };
     for (int64_t step = si == first_stage ? first_step : 0; step < st.iterations; ++step) {
       alpha = st.transition ? static_cast<double>(step) / st.iterations : 1.0;
       torch::Tensor reals = m.reals(st.resolution, st.batch_size).to(m.o.device, /*non_blocking=*/true);
-      StepStats s = step_fn.run(reals, st.resolution, alpha);
+      pending.emplace_back(m.global_step + 1, step_fn.run(reals, st.resolution, alpha));
       ++m.global_step;
       m.images_seen += reals.size(0);
       images_since_log += reals.size(0);
-      m.curve.emplace_back(m.global_step, s);
-      progress.set_postfix(fmt::format("D {:.3f} G {:.3f}", s.d_loss, s.g_loss));
       progress.advance();
-      if (!std::isfinite(s.d_loss) || !std::isfinite(s.g_loss)) {
-        throw std::runtime_error(fmt::format("training diverged at step {} of stage {} (D loss {}, G loss {}); "
-                                             "lower learning_rate and rerun (it resumes from the last checkpoint)",
-                                             step, st.name(), s.d_loss, s.g_loss));
-      }
       if (step % m.o.log_interval == 0 || step + 1 == st.iterations) {
+        s = flush(step);
+        progress.set_postfix(fmt::format("D {:.3f} G {:.3f}", s.d_loss, s.g_loss));
         const auto now = std::chrono::steady_clock::now();
         const double secs = std::chrono::duration<double>(now - last_log).count();
         const double ips = secs > 0 ? images_since_log / secs : 0.0;
@@ -283,8 +296,12 @@ void Trainer::run() {
       }
       if ((step + 1) % m.o.sample_interval == 0) m.write_samples(st, step + 1, alpha, reals);
       const bool stop = util::interrupted();
-      if ((step + 1) % m.o.save_interval == 0 || stop) m.save(si, step + 1, alpha);
+      if ((step + 1) % m.o.save_interval == 0 || stop) {
+        if (!stop) flush(step);  // never checkpoint a diverged model
+        m.save(si, step + 1, alpha);
+      }
       if (stop) {
+        flush(step);
         progress.finish();
         spdlog::warn("interrupted: saved {} at step {}", m.checkpoint_path(st.resolution).string(), m.global_step);
         throw util::Interrupted{};

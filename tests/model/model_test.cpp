@@ -220,6 +220,57 @@ TEST(Ops, FusedOpsGiveTheReferenceTrainingGradients) {
   EXPECT_GT(compared, 10);
 }
 
+namespace {
+// Parameters of D and G after `steps` training steps from seed 6 with the given options.
+std::vector<torch::Tensor> trained_parameters(train::TrainerOptions o, int steps,
+                                              std::vector<train::StepStats>* stats = nullptr) {
+  torch::manual_seed(6);
+  model::Generator g(tiny(), 8), ema(tiny(), 8);
+  model::Discriminator d(tiny(), 8);
+  train::Adam og(*g, {}), od(*d, {});
+  o.arch = tiny();
+  train::TrainStep step(g, d, ema, og, od, o);
+  auto reals = torch::rand({4, 3, 8, 8}) * 2 - 1;
+  std::vector<train::StepLosses> losses;
+  for (int i = 0; i < steps; ++i) losses.push_back(step.run(reals, 8, 0.5));
+  for (const auto& s : train::read_losses(losses)) {
+    EXPECT_TRUE(std::isfinite(s.d_loss) && std::isfinite(s.g_loss) && std::isfinite(s.gp));
+  }
+  if (stats) *stats = train::read_losses(losses);
+  std::vector<torch::Tensor> out;
+  for (auto& p : g->parameters()) out.push_back(p.detach().clone());
+  for (auto& p : d->parameters()) out.push_back(p.detach().clone());
+  return out;
+}
+double max_rel_diff(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    worst = std::max(worst, ((a[i] - b[i]).norm() / (b[i].norm() + 1e-12)).item<double>());
+  return worst;
+}
+}  // namespace
+
+TEST(Step, ChannelsLastTrainsLikeContiguous) {
+  train::TrainerOptions o;
+  auto base = trained_parameters(o, 3);
+  o.channels_last = true;
+  EXPECT_LT(max_rel_diff(trained_parameters(o, 3), base), 1e-4);
+}
+
+// mixed_precision drives bf16 autocast (CPU autocast here, CUDA's on a GPU): the step runs, the
+// parameters stay fp32 and the first step's D loss and penalty (before any update) are the fp32
+// ones to bf16 accuracy (~3 significant digits).
+TEST(Step, Bf16AutocastKeepsFp32ParametersAndTracksFp32) {
+  train::TrainerOptions o;
+  std::vector<train::StepStats> base, mixed;
+  trained_parameters(o, 2, &base);
+  o.mixed_precision = true;
+  for (auto& p : trained_parameters(o, 2, &mixed)) EXPECT_EQ(p.scalar_type(), torch::kFloat);
+  EXPECT_NE(mixed[0].d_loss, base[0].d_loss) << "autocast changed nothing: bf16 was not used";
+  EXPECT_NEAR(mixed[0].d_loss, base[0].d_loss, 0.05 * std::abs(base[0].d_loss) + 1e-3);
+  EXPECT_NEAR(mixed[0].gp, base[0].gp, 0.05 * std::abs(base[0].gp) + 1e-3);
+}
+
 TEST(Adam, MatchesLibTorchAdam) {
   torch::manual_seed(5);
   torch::nn::Linear a(4, 3), b(4, 3);

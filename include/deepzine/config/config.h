@@ -73,8 +73,7 @@ struct Config {
   double ema_beta = 0.999;        // new
   int swd_image_num = 1024;       // new: images per side for the SWD at each stage end (0 = off)
   bool cuda_kernels = true;       // new: fused CUDA ops when on a GPU
-  bool mixed_precision = true;    // new: bf16 autocast on GPU where numerically safe
-  bool cuda_graphs = true;        // new
+  bool mixed_precision = false;   // new: bf16 autocast on GPU where numerically safe
   double distributed_timeout = 300.0;  // new: seconds before a silent rank is an error
 
   // ---- inference / interpolation

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <torch/types.h>
 
@@ -36,11 +37,24 @@ struct TrainerOptions {
   int swd_images = 1024;  // per side at each stage end; 0: off
   torch::Device device = torch::kCPU;
   uint64_t seed = 0;
+  // bf16 autocast for the loss forwards (config mixed_precision, GPU only); the gradient penalty,
+  // the losses and the optimiser stay fp32.
+  bool mixed_precision = false;
+  // Weights and batches in channels-last layout (faster convolutions on tensor cores).
+  bool channels_last = false;
 };
 
 struct StepStats {
   double d_loss = 0, g_loss = 0, gp = 0, drift = 0;
 };
+
+// A step's losses as detached 0-d tensors on the training device: reading them synchronises with
+// the GPU, so the trainer reads a batch of steps at once (every log_interval) instead of every step.
+struct StepLosses {
+  torch::Tensor d_loss, g_loss, gp, drift;
+};
+// One host transfer for all of them.
+std::vector<StepStats> read_losses(const std::vector<StepLosses>& losses);
 
 // One training step at a resolution and alpha: D updates (WGAN-GP + drift), then G updates, then the
 // EMA update. Kept separate so benchmarks time exactly what training runs.
@@ -49,7 +63,7 @@ class TrainStep {
   TrainStep(model::Generator g, model::Discriminator d, model::Generator g_ema, Adam& opt_g, Adam& opt_d,
             const TrainerOptions& options);
   // `reals` already at `resolution` and on the device; blended for the fade-in here.
-  StepStats run(const torch::Tensor& reals, int resolution, double alpha);
+  StepLosses run(const torch::Tensor& reals, int resolution, double alpha);
   // The gradient penalty term alone (for tests): mean over the batch of (||grad_x D(x_hat)|| - 1)^2.
   torch::Tensor gradient_penalty(const torch::Tensor& reals, const torch::Tensor& fakes, int resolution, double alpha);
 
