@@ -30,8 +30,8 @@ struct Case {
 // One pass: forward, and backward (with create_graph and a second backward when second_order).
 void pass(const Fn& f, const std::vector<Tensor>& in, bool second_order) {
   Tensor out = f(in);
-  auto g = torch::autograd::grad({out.float().square().sum()}, {in[0]}, {}, true, second_order);
-  if (second_order) torch::autograd::grad({g[0].float().square().sum()}, {in[0]}, {}, false, false, true);
+  auto g = torch::autograd::grad({out.to(torch::kFloat).square().sum()}, {in[0]}, {}, true, second_order);
+  if (second_order) torch::autograd::grad({g[0].to(torch::kFloat).square().sum()}, {in[0]}, {}, false, false, true);
 }
 
 double median_ms(const Fn& f, const std::vector<Tensor>& in, bool second_order, int reps, bool cuda) {

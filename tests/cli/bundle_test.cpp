@@ -1,0 +1,51 @@
+// scripts/bundle.sh: the relocatable bundle runs from another folder with its own libraries.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace fs = std::filesystem;
+
+namespace {
+std::pair<int, std::string> sh(const std::string& cmd) {
+  std::string out;
+  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
+  int st = pclose(pipe);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+}  // namespace
+
+TEST(Bundle, RelocatedBundleRunsOnItsOwnLibraries) {
+  if (sh("command -v patchelf").first != 0) GTEST_SKIP() << "patchelf missing (scripts/install_deps.sh installs it)";
+  const fs::path src = std::getenv("DEEPZINE_SOURCE_DIR"), bin = std::getenv("DEEPZINE_BINARY");
+  const fs::path dir = fs::temp_directory_path() / ("deepzine_bundle_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto [rc, out] = sh("cd '" + src.string() + "' && bash scripts/bundle.sh '" + bin.string() + "' '" +
+                      (dir / "b").string() + "'");
+  ASSERT_EQ(rc, 0) << out;
+  fs::rename(dir / "b", dir / "moved");  // relocatable: nothing refers to where it was made
+  const fs::path exe = dir / "moved" / "bin" / "deepzine";
+  auto [vrc, version] = sh("'" + exe.string() + "' --version");
+  EXPECT_EQ(vrc, 0) << version;
+  EXPECT_NE(version.find("deepzine " DEEPZINE_VERSION), std::string::npos) << version;
+  // Every library outside LibTorch's closure and the base system resolves inside the bundle.
+  auto [lrc, ldd] = sh("ldd '" + exe.string() + "'");
+  for (const char* lib : {"libyaml-cpp", "libhdf5_serial_cpp", "libpoppler-cpp", "libopencv_imgcodecs", "libcurl"}) {
+    auto at = ldd.find(lib);
+    ASSERT_NE(at, std::string::npos) << lib << "\n" << ldd;
+    auto line = ldd.substr(at, ldd.find('\n', at) - at);
+    EXPECT_NE(line.find((dir / "moved").string() + "/bin/../lib/"), std::string::npos) << line;
+  }
+  EXPECT_EQ(ldd.find("not found"), std::string::npos) << ldd;
+  EXPECT_FALSE(fs::exists(dir / "moved" / "lib" / "libtorch_cpu.so.1.13")) << "LibTorch must come from the target";
+  fs::remove_all(dir);
+}
