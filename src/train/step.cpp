@@ -8,9 +8,20 @@
 
 namespace deepzine::train {
 
+torch::Tensor rank_slice(const torch::Tensor& global, int rank, int world, int64_t group) {
+  if (world == 1) return global;
+  const int64_t b = global.size(0) / world, m = b / group;
+  std::vector<int64_t> shape = global.sizes().vec();
+  std::vector<int64_t> grouped{group, world * m};
+  grouped.insert(grouped.end(), shape.begin() + 1, shape.end());
+  shape[0] = b;
+  return global.reshape(grouped).narrow(1, rank * m, m).reshape(shape);
+}
+
 TrainStep::TrainStep(model::Generator g, model::Discriminator d, model::Generator g_ema, Adam& opt_g, Adam& opt_d,
-                     const TrainerOptions& options)
-    : g_(g), g_ema_(g_ema), d_(d), opt_g_(opt_g), opt_d_(opt_d), o_(options) {
+                     const TrainerOptions& options, std::optional<at::Generator> noise)
+    : g_(g), g_ema_(g_ema), d_(d), opt_g_(opt_g), opt_d_(opt_d), o_(options),
+      noise_(noise ? *noise : at::make_generator<at::CPUGeneratorImpl>(options.seed + 2)) {
   if (o_.channels_last) {
     for (auto* m : {static_cast<torch::nn::Module*>(g_.get()), static_cast<torch::nn::Module*>(d_.get()),
                     static_cast<torch::nn::Module*>(g_ema_.get())}) {
@@ -20,9 +31,20 @@ TrainStep::TrainStep(model::Generator g, model::Discriminator d, model::Generato
   }
 }
 
+torch::Tensor TrainStep::noise(bool normal, int64_t b, std::vector<int64_t> dims, const torch::Tensor& like) {
+  const int world = o_.parallel.world_size;
+  std::vector<int64_t> shape{world * b};
+  shape.insert(shape.end(), dims.begin(), dims.end());
+  auto cpu = torch::TensorOptions().dtype(like.scalar_type());
+  torch::Tensor t = normal ? at::randn(shape, noise_, cpu) : at::rand(shape, noise_, cpu);
+  t = rank_slice(t, o_.parallel.rank, world, model::mbstd_group(b, 4)).contiguous();
+  if (!like.is_cuda()) return t.to(like.device());
+  return t.pin_memory().to(like.device(), /*non_blocking=*/true);  // no host wait for the GPU
+}
+
 torch::Tensor TrainStep::gradient_penalty(const torch::Tensor& reals, const torch::Tensor& fakes, int res,
                                           double alpha) {
-  auto eps = torch::rand({reals.size(0), 1, 1, 1}, reals.options());
+  auto eps = noise(false, reals.size(0), {1, 1, 1}, reals);
   torch::Tensor mixed = (eps * reals + (1 - eps) * fakes).detach().requires_grad_(true);
   torch::Tensor score = d_->forward(mixed, res, alpha);
   torch::Tensor grad = torch::autograd::grad({score.sum()}, {mixed}, {}, /*retain_graph=*/true,
@@ -64,7 +86,7 @@ StepLosses TrainStep::run(const torch::Tensor& reals_in, int res, double alpha) 
       Bf16Autocast autocast(amp, dev);
       {
         torch::NoGradGuard no_grad;
-        fakes = g_->forward(torch::randn({b, o_.arch.latent_size}, opts), res, alpha).to(reals.scalar_type());
+        fakes = g_->forward(noise(true, b, {o_.arch.latent_size}, reals), res, alpha).to(reals.scalar_type());
       }
       d_real = d_->forward(reals, res, alpha).to(reals.scalar_type());
       d_fake = d_->forward(fakes, res, alpha).to(reals.scalar_type());
@@ -74,6 +96,7 @@ StepLosses TrainStep::run(const torch::Tensor& reals_in, int res, double alpha) 
     torch::Tensor loss = d_fake.mean() - d_real.mean() + o_.loss.gp_lambda * gp + o_.loss.drift * drift;
     opt_d_.zero_grad();
     loss.backward();
+    if (o_.parallel.average_d) o_.parallel.average_d();
     opt_d_.step();
     s.d_loss = loss.detach();
     s.gp = gp.detach();
@@ -84,11 +107,12 @@ StepLosses TrainStep::run(const torch::Tensor& reals_in, int res, double alpha) 
     torch::Tensor loss;
     {
       Bf16Autocast autocast(amp, dev);
-      torch::Tensor fakes = g_->forward(torch::randn({b, o_.arch.latent_size}, opts), res, alpha);
+      torch::Tensor fakes = g_->forward(noise(true, b, {o_.arch.latent_size}, reals), res, alpha);
       loss = -d_->forward(fakes, res, alpha).to(reals.scalar_type()).mean();
     }
     opt_g_.zero_grad();
     loss.backward();
+    if (o_.parallel.average_g) o_.parallel.average_g();
     opt_g_.step();
     s.g_loss = loss.detach();
   }

@@ -46,6 +46,7 @@ struct Trainer::Impl {
   std::vector<model::TrainingStage> stages;
   int64_t global_step = 0, images_seen = 0;
   torch::Tensor fixed_z;
+  at::Generator noise;  // latents and penalty blends of the steps (saved in checkpoints as `rng`)
   std::vector<std::pair<int64_t, StepStats>> curve;  // this stage's losses, for the plot
 
   void build() {
@@ -60,6 +61,7 @@ struct Trainer::Impl {
     g_ema->to(o.device);
     opt_g = std::make_unique<Adam>(*g, o.adam);
     opt_d = std::make_unique<Adam>(*d, o.adam);
+    noise = at::make_generator<at::CPUGeneratorImpl>(o.seed + 2);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed + 1);
     fixed_z = torch::randn({16, o.arch.latent_size}, gen).to(o.device);
   }
@@ -84,7 +86,7 @@ struct Trainer::Impl {
     c.D = model::state_of(*d);
     c.opt_G = opt_g->state();
     c.opt_D = opt_d->state();
-    c.rng = at::detail::getDefaultCPUGenerator().get_state();
+    c.rng = noise.get_state();
     model::save_checkpoint(checkpoint_path(st.resolution), c);
   }
 
@@ -215,12 +217,9 @@ void Trainer::run() {
     model::load_state(*m.d, c.D, path.string() + " (D)");
     m.opt_g->load_state(c.opt_G);
     m.opt_d->load_state(c.opt_D);
-    if (c.rng.numel() > 0) {
-      at::Generator gen = at::detail::getDefaultCPUGenerator();
-      gen.set_state(c.rng);
-    }
+    if (c.rng.numel() > 0) m.noise.set_state(c.rng);
     m.global_step = c.meta.global_step;
-    m.trim_metrics(m.global_step);
+    if (m.o.parallel.writer()) m.trim_metrics(m.global_step);
     m.images_seen = c.meta.images_seen;
     first_stage = c.meta.stage_index;
     first_step = c.meta.stage_step;
@@ -243,7 +242,16 @@ void Trainer::run() {
     spdlog::info("starting at {}x{} from {}", m.o.schedule.starting_size, m.o.schedule.starting_size, prev.string());
   }
 
-  TrainStep step_fn(m.g, m.d, m.g_ema, *m.opt_g, *m.opt_d, m.o);
+  const ParallelHooks& par = m.o.parallel;
+  const bool writer = par.writer();
+  if (par.attach) {
+    const bool fresh = m.global_step == 0 && m.o.schedule.starting_size <= 4;
+    par.attach(m.g, m.d);  // every rank now holds rank 0's G and D
+    if (fresh) model::load_state(*m.g_ema, model::state_of(*m.g), "EMA copy");
+    spdlog::info("data-parallel: rank {} of {}; every rank draws the global batch's noise and uses its share",
+                 par.rank, par.world_size);
+  }
+  TrainStep step_fn(m.g, m.d, m.g_ema, *m.opt_g, *m.opt_d, m.o, m.noise);
   for (int si = first_stage; si < static_cast<int>(m.stages.size()); ++si) {
     const model::TrainingStage& st = m.stages[si];
     m.curve.clear();
@@ -290,15 +298,20 @@ void Trainer::run() {
                      "{:.1f} kimg",
                      st.name(), step + 1, st.iterations, s.d_loss, s.g_loss, s.gp, s.drift, alpha, ips,
                      m.images_seen / 1000.0);
-        m.write_metrics(st, step + 1, alpha, s, ips, "");
+        if (writer) m.write_metrics(st, step + 1, alpha, s, ips, "");
         last_log = now;
         images_since_log = 0;
       }
-      if ((step + 1) % m.o.sample_interval == 0) m.write_samples(st, step + 1, alpha, reals);
-      const bool stop = util::interrupted();
+      if (writer && (step + 1) % m.o.sample_interval == 0) m.write_samples(st, step + 1, alpha, reals);
+      bool stop = util::interrupted();
+      if (par.any) {
+        // Ranks agree on stopping at log points (one small all-reduce), so all stop at the same step.
+        const bool agree_now = step % m.o.log_interval == 0 || step + 1 == st.iterations;
+        stop = agree_now ? par.any(stop) : false;
+      }
       if ((step + 1) % m.o.save_interval == 0 || stop) {
         if (!stop) flush(step);  // never checkpoint a diverged model
-        m.save(si, step + 1, alpha);
+        if (writer) m.save(si, step + 1, alpha);
       }
       if (stop) {
         flush(step);
@@ -308,6 +321,7 @@ void Trainer::run() {
       }
     }
     progress.finish();
+    if (!writer) continue;
     m.save(si, st.iterations, st.transition ? 1.0 : alpha);
     const std::string swd = m.stage_swd(st);
     if (!swd.empty()) m.write_metrics(st, st.iterations, 1.0, m.curve.back().second, 0.0, swd);

@@ -128,15 +128,13 @@ TEST(Loss, GradientPenaltyMatchesFiniteDifferences) {
   train::Adam og(*g, {}), od(*d, {});
   train::TrainerOptions o;
   o.arch = a;
-  train::TrainStep step(g, d, ema, og, od, o);
+  train::TrainStep step(g, d, ema, og, od, o, at::make_generator<at::CPUGeneratorImpl>(42));
   auto opts = torch::TensorOptions().dtype(torch::kFloat64);
   auto reals = torch::randn({2, 3, 8, 8}, opts), fakes = torch::randn({2, 3, 8, 8}, opts);
-  torch::manual_seed(42);
   double gp = step.gradient_penalty(reals, fakes, 8, 1.0).item<double>();
-  // Recompute: same blend weights; gradient of the summed scores (minibatch stddev couples the
-  // samples) with respect to each sample, by central differences.
-  torch::manual_seed(42);
-  auto eps = torch::rand({2, 1, 1, 1}, opts);
+  // Recompute: same blend weights (the step's noise generator); gradient of the summed scores
+  // (minibatch stddev couples the samples) with respect to each sample, by central differences.
+  auto eps = at::rand({2, 1, 1, 1}, at::make_generator<at::CPUGeneratorImpl>(42), opts);
   auto mixed = (eps * reals + (1 - eps) * fakes).detach();
   double expected = 0;
   torch::NoGradGuard ng;
@@ -191,7 +189,6 @@ TEST(Ops, FusedOpsGiveTheReferenceTrainingGradients) {
   train::Adam og(*g, {}), od(*d, {});
   train::TrainerOptions o;
   o.arch = tiny();
-  train::TrainStep step(g, d, ema, og, od, o);
   auto opts = torch::TensorOptions().dtype(torch::kFloat64);
   auto z = torch::randn({4, 8}, opts), reals = torch::randn({4, 3, 16, 16}, opts);
   std::vector<torch::Tensor> params = g->parameters();
@@ -199,7 +196,7 @@ TEST(Ops, FusedOpsGiveTheReferenceTrainingGradients) {
   auto run = [&](bool fused) {
     ops::set_host_kernels_enabled(fused);
     auto fakes = g->forward(z, 16, 0.4);
-    torch::manual_seed(9);
+    train::TrainStep step(g, d, ema, og, od, o, at::make_generator<at::CPUGeneratorImpl>(9));
     auto loss = d->forward(fakes, 16, 0.4).mean() - d->forward(reals, 16, 0.4).mean() +
                 step.gradient_penalty(reals, fakes, 16, 0.4);
     auto grads = torch::autograd::grad({loss}, params, {}, false, false, /*allow_unused=*/true);

@@ -6,9 +6,11 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include <ATen/core/Generator.h>
 #include <torch/types.h>
 
 #include "deepzine/model/pggan.h"
@@ -24,6 +26,24 @@ struct LossOptions {
   double gp_lambda = 10.0;     // WGAN-GP weight of (||grad D|| - 1)^2
   double drift = 0.001;        // epsilon_drift * D(real)^2 keeps scores near 0
 };
+
+// Data parallelism: set by the train stage when several processes train together (src/dist).
+struct ParallelHooks {
+  int rank = 0, world_size = 1;
+  // After the models are built and restored: copy rank 0's weights everywhere, prepare averaging.
+  std::function<void(model::Generator&, model::Discriminator&)> attach;
+  // Average D's / G's gradients over the ranks (after backward, before the optimizer step).
+  std::function<void()> average_d, average_g;
+  // True on every rank when `flag` is true on any. Stop requests must be agreed on, or the ranks
+  // would wait for each other in the next all-reduce.
+  std::function<bool(bool)> any;
+  bool writer() const { return rank == 0; }
+};
+
+// Rank `rank`'s share of a global batch [world * b, ...], split so that the minibatch-stddev groups
+// of D (`group` samples strided by b / group) are the same as in one process with the whole batch:
+// N ranks x batch b then compute exactly what one process with batch N*b does.
+torch::Tensor rank_slice(const torch::Tensor& global, int rank, int world_size, int64_t group);
 
 struct TrainerOptions {
   model::ArchitectureSpec arch;
@@ -42,6 +62,7 @@ struct TrainerOptions {
   bool mixed_precision = false;
   // Weights and batches in channels-last layout (faster convolutions on tensor cores).
   bool channels_last = false;
+  ParallelHooks parallel;
 };
 
 struct StepStats {
@@ -60,8 +81,10 @@ std::vector<StepStats> read_losses(const std::vector<StepLosses>& losses);
 // EMA update. Kept separate so benchmarks time exactly what training runs.
 class TrainStep {
  public:
+  // `noise`: the CPU generator of latents and penalty blends (default: one seeded from options.seed).
+  // With several ranks every rank draws the global batch's noise from it and uses its rank_slice.
   TrainStep(model::Generator g, model::Discriminator d, model::Generator g_ema, Adam& opt_g, Adam& opt_d,
-            const TrainerOptions& options);
+            const TrainerOptions& options, std::optional<at::Generator> noise = std::nullopt);
   // `reals` already at `resolution` and on the device; blended for the fade-in here.
   StepLosses run(const torch::Tensor& reals, int resolution, double alpha);
   // The gradient penalty term alone (for tests): mean over the batch of (||grad_x D(x_hat)|| - 1)^2.
@@ -72,6 +95,9 @@ class TrainStep {
   model::Discriminator d_;
   Adam &opt_g_, &opt_d_;
   const TrainerOptions& o_;
+  at::Generator noise_;
+  // This rank's share of fresh noise of shape [world * b, dims...], on `like`'s device.
+  torch::Tensor noise(bool normal, int64_t b, std::vector<int64_t> dims, const torch::Tensor& like);
 };
 
 class Trainer {
