@@ -1,5 +1,7 @@
 // deepzine CONFIG [--set KEY=VALUE]... [--only STAGE[,STAGE]] [--dry-run] [--nproc N]
+#include <algorithm>
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 
 #include <spdlog/spdlog.h>
@@ -10,6 +12,8 @@
 #include "deepzine/util/error.h"
 #include "deepzine/util/interrupt.h"
 #include "deepzine/util/log.h"
+#include "deepzine/util/progress.h"
+#include "launcher.h"
 #include "plan.h"
 
 int main(int argc, char** argv) {
@@ -33,14 +37,28 @@ int main(int argc, char** argv) {
     app::print_plan(std::cout, cfg, cl.only, cl.nproc);
     return util::kExitOk;
   }
-  if (cl.nproc > 1) {
-    std::cerr << "deepzine: --nproc " << cl.nproc
-              << ": multi-process training is not available in this build yet (run with --nproc 1)\n";
+  // A rank of a multi-process run (started by --nproc or torchrun) has WORLD_SIZE > 1.
+  const char* world_env = std::getenv("WORLD_SIZE");
+  const char* rank_env = std::getenv("RANK");
+  const bool is_rank = world_env && std::atoi(world_env) > 1;
+  if (cl.nproc > 1 && is_rank) {
+    std::cerr << "deepzine: --nproc " << cl.nproc << " inside a multi-process environment (WORLD_SIZE=" << world_env
+              << "): use either --nproc or torchrun-style variables, not both\n";
     return util::kExitConfig;
+  }
+  std::vector<stages::Stage> only = cl.only;
+  if (is_rank && rank_env && std::atoi(rank_env) != 0) {
+    // Ranks other than 0 only train; rank 0 runs the other stages (and alone writes files).
+    const bool wants_train = cfg.train && (only.empty() || std::find(only.begin(), only.end(), stages::Stage::kTrain) != only.end());
+    if (!wants_train) return util::kExitOk;
+    only = {stages::Stage::kTrain};
+    util::Progress::force_terminal(false);  // one progress display (rank 0's) is enough
+    util::Progress::set_plain_interval(1e9);
   }
   util::install_interrupt_handlers();
   try {
-    return stages::run_stages(cfg, cl.only);
+    if (cl.nproc > 1) return app::run_with_local_ranks(cfg, cl);
+    return stages::run_stages(cfg, only);
   } catch (const util::Interrupted&) {
     spdlog::warn("interrupted: stopped cleanly; a rerun of the same command resumes");
     return util::kExitInterrupted;

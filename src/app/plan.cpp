@@ -58,14 +58,20 @@ void print_plan(std::ostream& out, const config::Config& c, const std::vector<st
   const model::ScheduleSpec sched = stages::schedule_of(c);
   fmt::print(out, "\nmodel: latent {}, {} channel(s), max_filter {}{}\n", arch.latent_size, arch.channels,
              arch.max_filter, c.pretrained_model ? " (legacy architecture of the original DeepZine)" : "");
-  fmt::print(out, "resolution schedule ({} process(es); effective batch = batch x processes):\n", nproc);
-  fmt::print(out, "  {:<16} {:>8} {:>7} {:>11} {:>12} {:>12}\n", "stage", "filters", "batch", "iterations",
-             "G params", "D params");
+  fmt::print(out, "resolution schedule ({} process(es); batch is per process, effective batch = batch x {}):\n",
+             nproc, nproc);
+  if (nproc > 1) {
+    fmt::print(out, "  learning rate {} unchanged with the process count: Adam's step does not scale with the\n"
+                    "  gradient's size, the averaged gradient only has less noise (docs/distributed.md)\n",
+               c.learning_rate);
+  }
+  fmt::print(out, "  {:<16} {:>8} {:>7} {:>9} {:>11} {:>12} {:>12}\n", "stage", "filters", "batch", "effective",
+             "iterations", "G params", "D params");
   int64_t total_steps = 0;
   for (const auto& st : sched.stages()) {
     total_steps += st.iterations;
-    fmt::print(out, "  {:<16} {:>8} {:>7} {:>11} {:>12} {:>12}\n", st.name(), arch.filters(st.resolution),
-               st.batch_size, st.iterations, model::generator_parameter_count(arch, st.resolution, st.transition),
+    fmt::print(out, "  {:<16} {:>8} {:>7} {:>9} {:>11} {:>12} {:>12}\n", st.name(), arch.filters(st.resolution),
+               st.batch_size, st.batch_size * nproc, st.iterations, model::generator_parameter_count(arch, st.resolution, st.transition),
                model::discriminator_parameter_count(arch, st.resolution, st.transition));
   }
   fmt::print(out, "  total steps {}; checkpoints every {} steps in {}/<resolution>/\n", total_steps,

@@ -12,6 +12,7 @@
 #include "deepzine/util/error.h"
 #include "deepzine/util/interrupt.h"
 #include "deepzine/stages/options.h"
+#include "parallel.h"
 
 namespace deepzine::stages {
 
@@ -47,10 +48,14 @@ int run_train(const config::Config& cfg) {
   o.log_dir = cfg.log_dir;
   o.samples_dir = cfg.samples_dir;
   o.swd_images = cfg.swd_image_num;
-  o.device = resolve_device(cfg);
+  const RankInfo ranks = rank_info_from_environment();
+  o.device = resolve_device(cfg, ranks.local_rank);
   o.mixed_precision = cfg.mixed_precision && o.device.is_cuda();
   o.channels_last = o.device.is_cuda();
   o.seed = cfg.random_seed ? static_cast<uint64_t>(*cfg.random_seed) : std::random_device{}();
+
+  std::unique_ptr<ParallelTraining> parallel;
+  if (ranks.world_size > 1) parallel = std::make_unique<ParallelTraining>(cfg, o.device, o);
 
   // One streaming reader per (resolution, batch); the previous stage's is dropped when a new one opens.
   std::unique_ptr<data::PageDataset> reader;
@@ -65,6 +70,8 @@ int run_train(const config::Config& cfg) {
       d.batch_size = batch;
       d.seed = reader_seed++;
       d.pin_memory = o.device.is_cuda();
+      d.rank = ranks.rank;  // same permutation on every rank (same seed), disjoint shares
+      d.world_size = ranks.world_size;
       reader = std::make_unique<data::PageDataset>(d);
       if (reader->channels() != cfg.channels) {
         throw util::StageError("train: " + data_file.string() + " has " + std::to_string(reader->channels()) +

@@ -1,0 +1,156 @@
+#include "launcher.h"
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "deepzine/stages/stages.h"
+#include "deepzine/util/error.h"
+#include "deepzine/util/interrupt.h"
+
+namespace deepzine::app {
+namespace {
+
+using stages::Stage;
+
+bool active(const config::Config& cfg, const CommandLine& cl, Stage s) {
+  const bool on = s == Stage::kLoadData ? cfg.load_data
+                  : s == Stage::kTrain  ? cfg.train
+                  : s == Stage::kInference ? cfg.inference : cfg.interpolation;
+  return on && (cl.only.empty() || std::find(cl.only.begin(), cl.only.end(), s) != cl.only.end());
+}
+
+// A loopback port that was free a moment ago; MASTER_PORT wins when set.
+int pick_port() {
+  if (const char* p = std::getenv("MASTER_PORT")) return std::atoi(p);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    if (fd >= 0) close(fd);
+    throw std::runtime_error("--nproc: cannot find a free loopback port (set MASTER_PORT)");
+  }
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+std::string describe(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string("was killed by signal ") + std::to_string(WTERMSIG(status)) + " (" +
+                                  strsignal(WTERMSIG(status)) + ")";
+  return "stopped";
+}
+
+pid_t spawn_rank(const std::vector<std::string>& args, int rank, int world, int port) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  // Child: its own process group (the launcher forwards Ctrl-C once), dies with the launcher.
+  setpgid(0, 0);
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  setenv("RANK", std::to_string(rank).c_str(), 1);
+  setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
+  setenv("WORLD_SIZE", std::to_string(world).c_str(), 1);
+  setenv("MASTER_ADDR", "127.0.0.1", 1);
+  setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  execv("/proc/self/exe", argv.data());
+  _exit(127);
+}
+
+int train_in_ranks(const config::Config& cfg, const CommandLine& cl) {
+  std::vector<std::string> args{"deepzine", cl.config_file};
+  for (const auto& o : cl.overrides) {
+    args.push_back("--set");
+    args.push_back(o.key + "=" + o.yaml_value);
+  }
+  args.push_back("--only");
+  args.push_back("train");
+  const int port = pick_port();
+  spdlog::info("--nproc {}: starting {} training ranks (Gloo/NCCL rendezvous on 127.0.0.1:{})", cl.nproc, cl.nproc,
+               port);
+  std::map<pid_t, int> running;
+  for (int r = 0; r < cl.nproc; ++r) running[spawn_rank(args, r, cl.nproc, port)] = r;
+
+  int exit_code = util::kExitOk;
+  int failed_rank = -1;
+  bool forwarded = false;
+  auto kill_deadline = std::chrono::steady_clock::time_point::max();
+  while (!running.empty()) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid > 0 && running.count(pid)) {
+      const int rank = running[pid];
+      running.erase(pid);
+      const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+      if (ok) continue;
+      const bool interrupted = WIFEXITED(status) && WEXITSTATUS(status) == util::kExitInterrupted;
+      if (failed_rank < 0 && !(interrupted && forwarded)) {
+        failed_rank = rank;
+        exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : util::kExitStageFailed;
+        spdlog::error("rank {} {}; stopping the other ranks", rank, describe(status));
+        for (auto& [p, r] : running) kill(p, SIGTERM);
+        kill_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      } else if (exit_code == util::kExitOk) {
+        exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : util::kExitStageFailed;
+      }
+      continue;
+    }
+    if (util::interrupted() && !forwarded) {
+      forwarded = true;
+      spdlog::warn("interrupt: asking every rank to save and stop");
+      for (auto& [p, r] : running) kill(p, SIGINT);
+    }
+    if (std::chrono::steady_clock::now() > kill_deadline) {
+      for (auto& [p, r] : running) {
+        spdlog::error("rank {} did not stop within 10 s; killing it", r);
+        kill(p, SIGKILL);
+      }
+      kill_deadline = std::chrono::steady_clock::time_point::max();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (failed_rank >= 0) {
+    spdlog::error("training failed: rank {} of {} stopped first (see its log lines above); a rerun resumes from the "
+                  "last checkpoint", failed_rank, cl.nproc);
+    return exit_code == util::kExitOk ? util::kExitStageFailed : exit_code;
+  }
+  if (forwarded) return util::kExitInterrupted;
+  return exit_code;
+}
+
+}  // namespace
+
+int run_with_local_ranks(const config::Config& cfg, const CommandLine& cl) {
+  if (active(cfg, cl, Stage::kLoadData)) {
+    int rc = stages::run_stages(cfg, {Stage::kLoadData});
+    if (rc != util::kExitOk) return rc;
+  }
+  if (active(cfg, cl, Stage::kTrain)) {
+    int rc = train_in_ranks(cfg, cl);
+    if (rc != util::kExitOk) return rc;
+  }
+  std::vector<Stage> after;
+  for (Stage s : {Stage::kInference, Stage::kInterpolation})
+    if (active(cfg, cl, s)) after.push_back(s);
+  return after.empty() ? util::kExitOk : stages::run_stages(cfg, after);
+}
+
+}  // namespace deepzine::app
