@@ -57,6 +57,10 @@ ParseResult parse_command_line(int argc, char** argv) {
                "filters, batch sizes and parameter counts) and exit without writing anything");
   app.add_option("--nproc", cl.nproc, "Training processes on this machine (one per GPU in gpu_num)")
       ->check(CLI::Range(1, 1024));
+  app.add_option("--convert-tf", cl.convert_tf,
+                 "Convert the original DeepZine TensorFlow checkpoint that CONFIG's inference would load "
+                 "(as with pretrained_model: True) into OUT_DIR/<resolution>/checkpoint.pt, then exit")
+      ->type_name("OUT_DIR");
   app.add_flag("--list-keys", cl.list_keys, "Print every config key with its type, default and meaning");
   app.set_version_flag("--version", std::string("deepzine ") + DEEPZINE_VERSION);
   try {

@@ -16,6 +16,7 @@ struct CommandLine {
   bool dry_run = false;
   bool list_keys = false;
   int nproc = 1;
+  std::string convert_tf;  // --convert-tf OUT_DIR
 };
 
 // Returns the parsed command line, or an exit code when the program should stop now

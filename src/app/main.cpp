@@ -56,6 +56,14 @@ int main(int argc, char** argv) {
     util::Progress::set_plain_interval(1e9);
   }
   util::install_interrupt_handlers();
+  if (!cl.convert_tf.empty()) {
+    try {
+      return stages::convert_tf_model(cfg, cl.convert_tf);
+    } catch (const std::exception& e) {
+      spdlog::error("{}", e.what());
+      return util::kExitStageFailed;
+    }
+  }
   try {
     if (cl.nproc > 1) return app::run_with_local_ranks(cfg, cl);
     return stages::run_stages(cfg, only);

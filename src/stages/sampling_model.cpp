@@ -46,6 +46,60 @@ SamplingModel load_legacy_sampling_model(const config::Config& cfg) {
 
 }  // namespace
 
+// A converted legacy generator in this project's checkpoint format.
+static SamplingModel load_converted_legacy(const config::Config& cfg, const fs::path& file, const model::Checkpoint& c) {
+  SamplingModel m;
+  m.device = resolve_device(cfg);
+  if (c.meta.arch.latent_size != cfg.latent_size) {
+    throw util::StageError("model " + file.string() + " has latent size " + std::to_string(c.meta.arch.latent_size) +
+                           " but the config's latent_size is " + std::to_string(cfg.latent_size) +
+                           " (set latent_size: " + std::to_string(c.meta.arch.latent_size) + ")");
+  }
+  if (c.meta.resolution != cfg.output_size()) {
+    throw util::StageError("model " + file.string() + " generates " + std::to_string(c.meta.resolution) + "x" +
+                           std::to_string(c.meta.resolution) + " pages but gan_output_size is " +
+                           std::to_string(cfg.output_size()) + " (set gan_output_size: " +
+                           std::to_string(c.meta.resolution) + ")");
+  }
+  model::LegacyGenerator net(model::LegacyGeneratorOptions{c.meta.arch, c.meta.resolution});
+  model::load_state(*net, c.G_ema, "checkpoint " + file.string() + " (converted TensorFlow generator)");
+  net->to(m.device);
+  net->eval();
+  m.path = file;
+  m.resolution = c.meta.resolution;
+  m.latent_size = c.meta.arch.latent_size;
+  m.channels = c.meta.arch.channels;
+  m.generator = [net](const torch::Tensor& z) mutable { return net->forward(z); };
+  spdlog::info("model: {} (original DeepZine generator converted from TensorFlow, {}x{}, latent {})", file.string(),
+               m.resolution, m.resolution, m.latent_size);
+  return m;
+}
+
+int convert_tf_model(const config::Config& cfg_in, const fs::path& out_dir) {
+  config::Config cfg = cfg_in;
+  cfg.pretrained_model = true;
+  const fs::path where = cfg.inference_model_path ? fs::path(*cfg.inference_model_path)
+                                                  : *cfg.inference_model_directory / std::to_string(cfg.output_size());
+  model::LoadedLegacyGenerator g;
+  try {
+    g = model::load_legacy_generator(where, architecture_of(cfg), torch::kCPU);
+  } catch (const std::exception& e) {
+    throw util::StageError(std::string("--convert-tf: ") + e.what());
+  }
+  model::Checkpoint c;
+  c.meta.arch = g.generator->options().arch;
+  c.meta.arch.legacy_filters = true;
+  c.meta.max_resolution = c.meta.resolution = g.resolution;
+  c.meta.fingerprint = model::kLegacyGeneratorFingerprint;
+  c.G_ema = model::state_of(*g.generator);
+  const fs::path file = out_dir / std::to_string(g.resolution) / "checkpoint.pt";
+  model::save_checkpoint(file, c);  // temp file + rename
+  spdlog::info("--convert-tf: {} -> {} ({}x{}, latent {}); sample it with pretrained_model: False and "
+               "inference_model_directory: {}", where.string(), file.string(), g.resolution, g.resolution,
+               c.meta.arch.latent_size, out_dir.string());
+  return util::kExitOk;
+}
+
 SamplingModel load_sampling_model(const config::Config& cfg) {
   if (cfg.pretrained_model) return load_legacy_sampling_model(cfg);
   std::vector<fs::path> tried;
@@ -61,6 +115,15 @@ SamplingModel load_sampling_model(const config::Config& cfg) {
     for (const auto& t : tried) list += "\n  " + t.string();
     throw util::StageError("no model found; tried:" + list +
                            "\n(train one with train: True, or point inference_model_path at a checkpoint)");
+  }
+  {
+    model::Checkpoint c;
+    try {
+      c = model::load_checkpoint(file);
+    } catch (const std::exception& e) {
+      throw util::StageError(e.what());
+    }
+    if (c.meta.fingerprint == model::kLegacyGeneratorFingerprint) return load_converted_legacy(cfg, file, c);
   }
   SamplingModel m;
   m.device = resolve_device(cfg);

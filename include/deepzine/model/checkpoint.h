@@ -36,6 +36,10 @@ struct CheckpointMeta {
   std::string fingerprint;
 };
 
+// CheckpointMeta::fingerprint of a converted original-DeepZine (TensorFlow) generator: G_ema then holds
+// a LegacyGenerator's parameters (deepzine --convert-tf), sampled with pretrained_model: False.
+inline constexpr const char* kLegacyGeneratorFingerprint = "deepzine-legacy-tf-generator-v1";
+
 struct Checkpoint {
   CheckpointMeta meta;
   TensorMap G, G_ema, D, opt_G, opt_D;

@@ -1,6 +1,7 @@
 #pragma once
 // One entry point per stage. The runner calls them in the original's order. Each returns an exit code
 // (util::kExitOk or util::kExitPartialFailure) or throws util::StageError / util::ConfigError.
+#include <filesystem>
 #include <vector>
 
 #include "deepzine/config/config.h"
@@ -22,5 +23,11 @@ const char* stage_name(Stage s);  // "load_data", ...
 // Runs the enabled stages (config keys, restricted by `only` when not empty) in the original's order.
 // Returns the process exit code; a failing stage stops the run (later stages would use its output).
 int run_stages(const config::Config& cfg, const std::vector<Stage>& only);
+
+// deepzine CONFIG --convert-tf OUT_DIR: loads the original DeepZine TensorFlow checkpoint that
+// inference would load with pretrained_model: True and writes it in this project's format as
+// OUT_DIR/<resolution>/checkpoint.pt (sampled with pretrained_model: False and
+// inference_model_directory: OUT_DIR). Returns the exit code.
+int convert_tf_model(const config::Config& cfg, const std::filesystem::path& out_dir);
 
 }  // namespace deepzine::stages
