@@ -149,7 +149,10 @@ def main():
     ap.add_argument("--max-filter", type=int, default=128)
     ap.add_argument("--reduction-size", type=int, default=128)
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--inference", default="", help="batch sizes, e.g. 1,64: time G forward only (no grad)")
     a = ap.parse_args()
+    if a.inference:
+        return inference(a)
     rd = int(math.log2(a.reduction_size)) - 1
     dev = torch.device(a.device)
     print(f"pggan_reference.py: PyTorch {torch.__version__} eager{' + torch.compile' if a.compile else ''}, "
@@ -174,6 +177,33 @@ def main():
             times.append(time.perf_counter() - t0)
         med = sorted(times)[len(times) // 2]
         print(f"{res:>6} {med * 1e3:>10.2f} {a.batch / med:>12.1f}")
+
+
+def inference(a):
+    """Images/s of the generator forward, as bench/inference_bench.cpp measures it."""
+    rd = int(math.log2(a.reduction_size)) - 1
+    dev = torch.device(a.device)
+    print(f"pggan_reference.py inference: PyTorch {torch.__version__} eager, device {a.device}, "
+          f"{torch.get_num_threads()} CPU threads")
+    print(f"{'res':>6} {'batch':>6} {'ms/batch':>10} {'images/s':>10}")
+    for res in [int(r) for r in a.resolutions.split(",")]:
+        torch.manual_seed(0)
+        g = G(a.latent, a.max_filter, rd, res).to(dev).eval()
+        fn = torch.compile(g) if a.compile else g
+        for batch in [int(b) for b in a.inference.split(",")]:
+            z = torch.randn(batch, a.latent, device=dev)
+            sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
+            with torch.no_grad():
+                fn(z)
+                sync()
+                times = []
+                for _ in range(a.steps):
+                    t0 = time.perf_counter()
+                    fn(z)
+                    sync()
+                    times.append(time.perf_counter() - t0)
+            med = sorted(times)[len(times) // 2]
+            print(f"{res:>6} {batch:>6} {med * 1e3:>10.2f} {batch / med:>10.1f}")
 
 
 if __name__ == "__main__":

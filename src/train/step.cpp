@@ -3,7 +3,7 @@
 #include <torch/torch.h>
 
 #include "deepzine/ops/ops.h"
-#include "autocast.h"
+#include "deepzine/train/autocast.h"
 #include "deepzine/train/trainer.h"
 
 namespace deepzine::train {
