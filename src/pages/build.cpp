@@ -4,8 +4,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <fstream>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -78,6 +80,52 @@ void remove_stale_temporaries(const fs::path& output) {
   }
 }
 
+// What a resumed build must match: the settings and the PDFs (path, size, time, page count).
+std::string build_fingerprint(const BuildOptions& o, const std::vector<fs::path>& pdfs, const std::vector<int>& pages) {
+  std::ostringstream f;
+  f << "deepzine-pages-v1 max_size=" << o.max_size << " channels=" << o.channels << " page_fit=" << o.page_fit
+    << " pages_per_task=" << o.pages_per_task << "\n";
+  for (size_t i = 0; i < pdfs.size(); ++i) {
+    std::error_code ec;
+    const auto size = fs::file_size(pdfs[i], ec);
+    const auto time = fs::last_write_time(pdfs[i], ec).time_since_epoch().count();
+    f << fs::relative(pdfs[i], o.pdf_directory).generic_string() << " " << size << " " << time << " " << pages[i] << "\n";
+  }
+  return f.str();
+}
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+fs::path part_name(const fs::path& dir, int64_t first_task, int64_t end_task) {
+  return dir / ("part-" + std::to_string(first_task) + "-" + std::to_string(end_task) + ".h5");
+}
+
+// The committed segments of an earlier run with the same fingerprint, contiguous from task 0; the
+// folder is reset (with a log line) when the settings or the PDFs changed.
+std::vector<std::pair<int64_t, fs::path>> committed_parts(const fs::path& dir, const std::string& fingerprint) {
+  std::vector<std::pair<int64_t, fs::path>> parts;  // (end task, file)
+  if (fs::exists(dir / "build.txt") && read_text(dir / "build.txt") == fingerprint) {
+    std::map<int64_t, std::pair<int64_t, fs::path>> by_first;
+    for (auto& e : fs::directory_iterator(dir)) {
+      int64_t a = 0, b = 0;
+      if (std::sscanf(e.path().filename().c_str(), "part-%ld-%ld.h5", &a, &b) == 2 && e.path().extension() == ".h5")
+        by_first[a] = {b, e.path()};
+    }
+    for (int64_t next = 0; by_first.count(next); next = by_first[next].first) parts.push_back(by_first[next]);
+    return parts;
+  }
+  if (fs::exists(dir)) {
+    spdlog::info("discarding {}: left by an interrupted build with other settings or other PDFs", dir.string());
+    fs::remove_all(dir);
+  }
+  return parts;
+}
+
 }  // namespace
 
 BuildSummary build_dataset(const BuildOptions& o) {
@@ -123,8 +171,40 @@ BuildSummary build_dataset(const BuildOptions& o) {
   if (tasks.empty()) throw std::runtime_error("none of the PDFs under " + o.pdf_directory.string() + " could be read");
 
   remove_stale_temporaries(o.output_file);
-  util::AtomicFile output(o.output_file);
-  DatasetWriter writer(output.temp_path(), o.max_size, o.channels, o.page_fit);
+  const fs::path parts_dir = o.output_file.string() + ".parts";
+  const std::string fingerprint = build_fingerprint(o, pdfs, page_counts);
+  std::vector<std::pair<int64_t, fs::path>> parts = committed_parts(parts_dir, fingerprint);
+  fs::create_directories(parts_dir);
+  util::write_file_atomic(parts_dir / "build.txt", fingerprint);
+  int64_t first_task = parts.empty() ? 0 : parts.back().first;
+  for (const auto& [end, file] : parts) {
+    summary.pages += read_page_count(file);
+    std::istringstream problems(read_note(file, "problems"));
+    for (std::string line; std::getline(problems, line);)
+      if (!line.empty()) summary.problems.push_back(line), ++summary.pages_failed;
+  }
+  summary.pages_resumed = summary.pages;
+  if (!parts.empty()) {
+    spdlog::info("resuming page build: {} pages in {} committed segment(s) of an interrupted run; rendering the "
+                 "remaining {} of {} tasks", summary.pages, parts.size(), static_cast<int64_t>(tasks.size()) - first_task,
+                 tasks.size());
+  }
+  // The open segment: the pages of tasks [segment_first, ...) until it holds segment_pages pages, then
+  // closed and renamed to part-<first>-<end>.h5 (a rename is atomic: a kill leaves it or nothing).
+  const fs::path open_segment = parts_dir / "open-segment.h5";
+  std::unique_ptr<DatasetWriter> segment;
+  int64_t segment_first = first_task;
+  std::string segment_problems;
+  auto commit_segment = [&](int64_t end_task) {
+    if (!segment) return;
+    segment->set_note("problems", segment_problems);
+    segment->close();
+    segment.reset();
+    const fs::path name = part_name(parts_dir, segment_first, end_task);
+    fs::rename(open_segment, name);
+    parts.emplace_back(end_task, name);
+    segment_problems.clear();
+  };
 
   // Pass 2: workers render tasks; the writer appends them strictly in task order. Workers stay at
   // most `window` tasks ahead of the writer, which bounds memory whatever the corpus size.
@@ -132,9 +212,12 @@ BuildSummary build_dataset(const BuildOptions& o) {
   std::mutex mutex;
   std::condition_variable cv;
   std::map<int64_t, TaskResult> ready;
-  int64_t written_tasks = 0;
-  std::atomic<int64_t> next_task{0};
+  int64_t written_tasks = first_task;
+  std::atomic<int64_t> next_task{first_task};
+  int64_t done_before = 0;
+  for (int64_t id = 0; id < first_task; ++id) done_before += tasks[id].count;
   util::Progress progress("rendering pages", total_pages, "page");
+  progress.advance(done_before);
 
   auto render_task = [&](const Task& t) {
     TaskResult r;
@@ -183,7 +266,7 @@ BuildSummary build_dataset(const BuildOptions& o) {
   }
   std::exception_ptr write_error;
   try {
-    for (int64_t id = 0; id < static_cast<int64_t>(tasks.size()); ++id) {
+    for (int64_t id = first_task; id < static_cast<int64_t>(tasks.size()); ++id) {
       TaskResult r;
       {
         std::unique_lock<std::mutex> lock(mutex);
@@ -191,14 +274,20 @@ BuildSummary build_dataset(const BuildOptions& o) {
         r = std::move(ready[id]);
         ready.erase(id);
       }
-      for (size_t k = 0; k < r.pyramids.size(); ++k) writer.append(r.pyramids[k], r.names[k]);
+      if (!segment) {
+        segment_first = id;
+        segment = std::make_unique<DatasetWriter>(open_segment, o.max_size, o.channels, o.page_fit);
+      }
+      for (size_t k = 0; k < r.pyramids.size(); ++k) segment->append(r.pyramids[k], r.names[k]);
       for (const auto& p : r.problems) {
         spdlog::warn("skipping {}", p);
         summary.problems.push_back(p);
+        segment_problems += p + "\n";
       }
       summary.pages += static_cast<int64_t>(r.pyramids.size());
       summary.pages_failed += static_cast<int64_t>(r.problems.size());
       progress.advance(tasks[id].count);
+      if (segment->pages() >= o.segment_pages || id + 1 == static_cast<int64_t>(tasks.size())) commit_segment(id + 1);
       std::lock_guard<std::mutex> lock(mutex);
       written_tasks = id + 1;
       cv.notify_all();
@@ -214,8 +303,22 @@ BuildSummary build_dataset(const BuildOptions& o) {
   if (write_error) std::rethrow_exception(write_error);
   progress.finish();
   if (summary.pages == 0) throw std::runtime_error("no page could be rendered from the PDFs under " + o.pdf_directory.string());
-  writer.close();
-  output.commit();
+  // Join the segments into the output (one segment: it is the output), then drop the folder.
+  if (parts.size() == 1) {
+    fs::rename(parts.front().second, o.output_file);
+  } else {
+    util::AtomicFile output(o.output_file);
+    DatasetWriter writer(output.temp_path(), o.max_size, o.channels, o.page_fit);
+    util::Progress joining("joining segments", static_cast<int64_t>(parts.size()), "segment");
+    for (const auto& part : parts) {
+      writer.append_file(part.second);
+      joining.advance();
+    }
+    joining.finish();
+    writer.close();
+    output.commit();
+  }
+  fs::remove_all(parts_dir);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
 }

@@ -15,6 +15,7 @@ struct DatasetWriter::Impl {
   std::string page_fit;
   int64_t rows = 0;
   bool closed = false;
+  std::vector<std::pair<std::string, std::string>> notes;
 };
 
 namespace {
@@ -116,6 +117,66 @@ void DatasetWriter::append(const std::vector<PageImage>& pyramid, const std::str
 
 int64_t DatasetWriter::pages() const { return impl_->rows; }
 
+void DatasetWriter::set_note(const std::string& name, const std::string& value) {
+  impl_->notes.emplace_back(name, value);
+}
+
+void DatasetWriter::append_file(const std::filesystem::path& part) try {
+  H5::H5File in(part.string(), H5F_ACC_RDONLY);
+  int64_t n = 0;
+  for (size_t i = 0; i < impl_->sizes.size(); ++i) {
+    H5::DataSet src = in.openDataSet("data_" + std::to_string(impl_->sizes[i]));
+    hsize_t dims[4];
+    src.getSpace().getSimpleExtentDims(dims);
+    if (dims[1] != hsize_t(impl_->sizes[i]) || dims[3] != hsize_t(impl_->channels)) {
+      throw std::runtime_error(part.string() + " has a different page layout");
+    }
+    n = static_cast<int64_t>(dims[0]);
+    H5::DataSet& dst = impl_->data[i];
+    hsize_t out_dims[4] = {hsize_t(impl_->rows + n), dims[1], dims[2], dims[3]};
+    dst.extend(out_dims);
+    std::vector<uint8_t> buf;
+    for (hsize_t r = 0; r < dims[0]; ++r) {
+      hsize_t off[4] = {r, 0, 0, 0}, out_off[4] = {hsize_t(impl_->rows) + r, 0, 0, 0};
+      hsize_t bytes = 0;
+      uint32_t filters = 0;
+      if (H5Dget_chunk_storage_size(src.getId(), off, &bytes) < 0) throw std::runtime_error("chunk size");
+      buf.resize(bytes);
+      if (H5Dread_chunk(src.getId(), H5P_DEFAULT, off, &filters, buf.data()) < 0 ||
+          H5Dwrite_chunk(dst.getId(), H5P_DEFAULT, filters, out_off, bytes, buf.data()) < 0) {
+        throw std::runtime_error("copying page " + std::to_string(r) + " of " + part.string() + " failed");
+      }
+    }
+  }
+  H5::DataSet names = in.openDataSet("imagenames");
+  H5::StrType vlen(H5::PredType::C_S1, H5T_VARIABLE);
+  vlen.setCset(H5T_CSET_UTF8);
+  std::vector<char*> raw(static_cast<size_t>(n));
+  if (n > 0) names.read(raw.data(), vlen);
+  for (int64_t r = 0; r < n; ++r) append_row(impl_->names, impl_->rows + r, &raw[r], vlen);
+  if (n > 0) H5::DataSet::vlenReclaim(raw.data(), vlen, names.getSpace());
+  impl_->rows += n;
+} catch (const H5::Exception& e) {
+  throw std::runtime_error("joining " + part.string() + " failed (" + e.getFuncName() + "): " + e.getDetailMsg());
+}
+
+std::string read_note(const std::filesystem::path& file, const std::string& name) {
+  H5::H5File f(file.string(), H5F_ACC_RDONLY);
+  H5::Group root = f.openGroup("/");
+  if (!root.attrExists(name)) return "";
+  H5::Attribute a = root.openAttribute(name);
+  std::string value;
+  a.read(a.getStrType(), value);
+  return value;
+}
+
+int64_t read_page_count(const std::filesystem::path& file) {
+  H5::H5File f(file.string(), H5F_ACC_RDONLY);
+  int64_t n = 0;
+  f.openGroup("/").openAttribute("page_count").read(H5::PredType::NATIVE_INT64, &n);
+  return n;
+}
+
 void DatasetWriter::close() try {
   if (impl_->closed) return;
   impl_->closed = true;
@@ -132,6 +193,7 @@ void DatasetWriter::close() try {
   write_string_attr(root, "page_fit", impl_->page_fit);
   write_string_attr(root, "layout", "NHWC uint8");
   write_string_attr(root, "generator", std::string("deepzine ") + DEEPZINE_VERSION);
+  for (const auto& [name, value] : impl_->notes) write_string_attr(root, name, value);
   impl_->data.clear();
   impl_->names = H5::DataSet();
   impl_->file.close();

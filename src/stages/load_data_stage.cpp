@@ -2,6 +2,7 @@
 // Original semantics: an existing data_hdf5 is reused unless overwrite is True.
 #include <filesystem>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "deepzine/archive/downloader.h"
@@ -57,9 +58,11 @@ int run_load_data(const config::Config& cfg) {
   } catch (const std::exception& e) {
     throw util::StageError(std::string("load_data: ") + e.what());
   }
-  spdlog::info("load_data: {} pages from {} PDF(s) written to {} in {:.1f} s ({:.1f} pages/s); {} file(s) and {} "
+  spdlog::info("load_data: {} pages from {} PDF(s) written to {} in {:.1f} s ({:.1f} pages/s{}); {} file(s) and {} "
                "page(s) skipped",
-               s.pages, s.files - s.files_skipped, hdf5.string(), s.seconds, s.pages / std::max(1e-9, s.seconds),
+               s.pages, s.files - s.files_skipped, hdf5.string(), s.seconds,
+               (s.pages - s.pages_resumed) / std::max(1e-9, s.seconds),
+               s.pages_resumed > 0 ? fmt::format(", {} resumed from an interrupted run", s.pages_resumed) : "",
                s.files_skipped, s.pages_failed);
   if (s.files_skipped > 0 || s.pages_failed > 0) status = util::kExitPartialFailure;
   return status;

@@ -170,6 +170,61 @@ TEST_F(PdfFolder, KilledBuildLeavesNothingHalfWrittenAndRerunCompletes) {
   }
 }
 
+// kill -9 after some segments were committed: the rerun keeps them, renders only the rest, and the
+// result is identical (order, names, every pixel of every level) to an uninterrupted build.
+TEST_F(PdfFolder, KilledBuildResumesFromItsCommittedSegments) {
+  BuildOptions o = options(128);
+  o.workers = 1;
+  o.segment_pages = 8;
+  const fs::path parts = o.output_file.string() + ".parts";
+  pid_t child = fork();
+  if (child == 0) {
+    try {
+      build_dataset(o);
+    } catch (...) {
+    }
+    _exit(0);
+  }
+  int committed = 0;
+  for (int i = 0; i < 3000 && committed < 3; ++i) {
+    usleep(10 * 1000);
+    committed = 0;
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(parts, ec); !ec && it != fs::directory_iterator(); ++it)
+      if (it->path().filename().string().rfind("part-", 0) == 0) ++committed;
+  }
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  ASSERT_GE(committed, 3) << "the build committed no segments";
+  ASSERT_FALSE(fs::exists(o.output_file)) << "finished before it could be killed; slow the build down";
+
+  BuildSummary resumed = build_dataset(o);
+  EXPECT_GE(resumed.pages_resumed, 3 * 8);
+  EXPECT_LT(resumed.pages_resumed, 99);
+  EXPECT_EQ(resumed.pages, 99);
+  EXPECT_EQ(resumed.files_skipped, 3);
+  EXPECT_FALSE(fs::exists(parts)) << "segments left behind";
+
+  BuildOptions clean = options(128);
+  clean.output_file = dir_ / "clean" / "pages.h5";
+  build_dataset(clean);
+  EXPECT_EQ(names_of(o.output_file), names_of(clean.output_file));
+  for (int size : {128, 64, 8, 4}) EXPECT_TRUE(read_all(o.output_file, size) == read_all(clean.output_file, size)) << size;
+}
+
+TEST_F(PdfFolder, ChangedSettingsDiscardAnInterruptedBuild) {
+  BuildOptions o = options(16);
+  o.segment_pages = 4;
+  const fs::path parts = o.output_file.string() + ".parts";
+  fs::create_directories(parts);
+  std::ofstream(parts / "build.txt") << "deepzine-pages-v1 max_size=32 other settings\n";
+  std::ofstream(parts / "part-0-5.h5") << "stale";
+  BuildSummary s = build_dataset(o);
+  EXPECT_EQ(s.pages_resumed, 0);
+  EXPECT_EQ(s.pages, 99);
+  EXPECT_EQ(names_of(o.output_file).size(), 99u);
+}
+
 TEST_F(PdfFolder, NoPdfsIsAClearError) {
   BuildOptions o = options();
   o.pdf_directory = dir_ / "nothing";

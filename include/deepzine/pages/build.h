@@ -18,10 +18,14 @@ struct BuildOptions {
   std::string page_fit = "stretch";
   int workers = 0;             // 0: all cores
   int pages_per_task = 4;      // pages one worker renders from one opened document at a time
+  // Pages are committed in segments of about this many pages (<output>.parts/), so a killed build
+  // resumes after its last committed segment instead of starting over.
+  int segment_pages = 512;
 };
 
 struct BuildSummary {
   int64_t files = 0, files_skipped = 0, pages = 0, pages_failed = 0;
+  int64_t pages_resumed = 0;  // of `pages`, taken from segments an interrupted earlier run committed
   std::vector<std::string> problems;  // "file: reason" / "file#page: reason"
   double seconds = 0;
 };
