@@ -10,6 +10,7 @@
 
 #include "deepzine/data/page_dataset.h"
 #include "deepzine/pages/build.h"
+#include "deepzine/pages/dataset_writer.h"
 
 namespace fs = std::filesystem;
 using namespace deepzine;
@@ -121,4 +122,50 @@ TEST_F(Dataset, ReadsTheOriginalFloat32Layout) {
   torch::Tensor sorted = std::get<0>(b.select(1, 0).select(1, 0).select(1, 0).sort());  // channel 0 at (0,0)
   EXPECT_NEAR(sorted[0].item<float>(), -1.0f, 1e-6);
   EXPECT_NEAR(sorted[1].item<float>(), -1.0f + 2.0f * 48 / 143, 1e-5);
+}
+
+// The fast path (compressed chunks read raw, inflated and converted on all cores) returns exactly the
+// stored pixels, in NCHW, as (x / 127.5) - 1: pages written with the project's writer carry a
+// signature from which each pixel's expected value is known.
+TEST(DatasetFastPath, InflatedPagesAreTheStoredPixels) {
+  const fs::path file = fs::temp_directory_path() / ("deepzine_fastpath_" + std::to_string(::getpid()) + ".h5");
+  const int n = 24, size = 8, c = 3;
+  auto value = [](int page, int y, int x, int ch) { return static_cast<uint8_t>((page * 31 + y * 3 + x * 5 + ch * 11) % 256); };
+  {
+    pages::DatasetWriter w(file, size, c, "stretch");
+    for (int i = 0; i < n; ++i) {
+      std::vector<pages::PageImage> pyramid;
+      for (int s = size; s >= 4; s /= 2) {
+        pages::PageImage img{s, c, std::vector<uint8_t>(static_cast<size_t>(s * s * c))};
+        for (int y = 0; y < s; ++y)
+          for (int x = 0; x < s; ++x)
+            for (int ch = 0; ch < c; ++ch) img.pixels[(y * s + x) * c + ch] = value(i, y, x, ch);
+        pyramid.push_back(std::move(img));
+      }
+      w.append(pyramid, "p#" + std::to_string(i + 1));
+    }
+    w.close();
+  }
+  data::PageDatasetOptions o;
+  o.file = file;
+  o.resolution = size;
+  o.batch_size = 6;
+  o.seed = 3;
+  data::PageDataset ds(o);
+  std::set<int> seen;
+  for (int b = 0; b < 4; ++b) {
+    torch::Tensor t = ds.next_batch();
+    auto a = t.accessor<float, 4>();
+    for (int k = 0; k < 6; ++k) {
+      const int page = static_cast<int>(std::lround((a[k][0][0][0] + 1.0f) * 127.5f)) * 223 % 256;  // 223 = 31^-1 mod 256
+      ASSERT_LT(page, n);
+      seen.insert(page);
+      for (int ch = 0; ch < c; ++ch)
+        for (int y = 0; y < size; ++y)
+          for (int x = 0; x < size; ++x)
+            ASSERT_FLOAT_EQ(a[k][ch][y][x], value(page, y, x, ch) / 127.5f - 1.0f) << page << " " << ch << y << x;
+    }
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(n)) << "one epoch of 24 pages in 4 batches of 6 visits each once";
+  fs::remove(file);
 }
