@@ -129,6 +129,13 @@ TEST_F(Distributed, TwoRanksTrainAndWriteOneSetOfCheckpoints) {
   EXPECT_TRUE(fs::exists(dir_ / "inference" / "inference_00003.png")) << out;
   for (const auto& e : fs::recursive_directory_iterator(dir_))
     EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << "leftover " << e.path();
+
+  // A longer schedule resumes on every rank from the same (rank 0's) checkpoint.
+  const int rc2 = wait_for(start({config(30).string(), "--nproc", "2", "--only", "train"}), 300);
+  const std::string out2 = log();
+  ASSERT_EQ(rc2, 0) << out2;
+  EXPECT_NE(out2.find("[rank 0] resuming from"), std::string::npos) << out2;
+  EXPECT_NE(out2.find("[rank 1] resuming from"), std::string::npos) << out2;
 }
 
 TEST_F(Distributed, KillingOneRankStopsTheOtherWithAnError) {
