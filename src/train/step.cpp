@@ -70,7 +70,6 @@ std::vector<StepStats> read_losses(const std::vector<StepLosses>& losses) {
 StepLosses TrainStep::run(const torch::Tensor& reals_in, int res, double alpha) {
   StepLosses s;
   const int64_t b = reals_in.size(0);
-  const auto opts = reals_in.options();
   // During a fade-in the reals are blended like G's output: upsampled half-resolution -> full.
   torch::Tensor reals = alpha < 1.0 && res > 4
                             ? ops::upsample_lerp(torch::avg_pool2d(reals_in, {2, 2}), reals_in, alpha)
