@@ -9,17 +9,14 @@
 #include <filesystem>
 #include <string>
 
+#include "support/shell.h"
+
 namespace fs = std::filesystem;
 
 namespace {
 std::pair<int, std::string> sh(const std::string& cmd) {
-  std::string out;
-  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
-  int st = pclose(pipe);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+  auto r = deepzine::testing_support::shell(cmd);
+  return {r.status, r.output};
 }
 }  // namespace
 

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "support/shell.h"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -30,16 +32,10 @@ class Cli : public testing::Test {
 
   // Runs deepzine with HOME and the working directory inside the test folder.
   Result run(const std::string& args) {
-    std::string cmd = "cd '" + (dir_ / "work").string() + "' && HOME='" + (dir_ / "home").string() + "' '" +
-                      std::getenv("DEEPZINE_BINARY") + "' " + args + " 2>&1";
-    Result r;
-    FILE* pipe = popen(cmd.c_str(), "r");
-    std::array<char, 4096> buf{};
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
-    int st = pclose(pipe);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
+    auto r = deepzine::testing_support::shell("cd '" + (dir_ / "work").string() + "' && HOME='" +
+                                             (dir_ / "home").string() + "' '" + std::getenv("DEEPZINE_BINARY") +
+                                             "' " + args);
+    return Result{r.status, r.output};
   }
   fs::path write(const std::string& name, const std::string& text) {
     fs::path p = dir_ / name;

@@ -13,6 +13,8 @@
 #include <iterator>
 #include <string>
 
+#include "support/shell.h"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -28,14 +30,9 @@ class Pretrained : public testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   std::pair<int, std::string> run(const std::string& args) {
-    std::string cmd = "cd '" + dir_.string() + "' && '" + std::getenv("DEEPZINE_BINARY") + "' " + args + " 2>&1";
-    std::string out;
-    FILE* pipe = popen(cmd.c_str(), "r");
-    std::array<char, 4096> buf{};
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
-    int st = pclose(pipe);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+    auto r = deepzine::testing_support::shell("cd '" + dir_.string() + "' && '" + std::getenv("DEEPZINE_BINARY") +
+                                              "' " + args);
+    return {r.status, r.output};
   }
   // The original's keys for this model: latent 128, max_filter 128, 4x4.
   fs::path config(bool pretrained, const fs::path& model_dir, const std::string& out_name) {

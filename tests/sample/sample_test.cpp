@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+
+#include "support/shell.h"
 #include <sys/wait.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -43,15 +45,8 @@ struct CliRun {
   std::string output;
 };
 CliRun deepzine_cli(const std::string& args) {
-  std::string cmd = std::string(std::getenv("DEEPZINE_BINARY")) + " " + args + " 2>&1";
-  CliRun r{-1, ""};
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
-  int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
+  auto r = deepzine::testing_support::shell(std::string(std::getenv("DEEPZINE_BINARY")) + " " + args);
+  return CliRun{r.status, r.output};
 }
 }  // namespace
 
