@@ -1,5 +1,6 @@
 #include "parallel.h"
 
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <spdlog/spdlog.h>
@@ -33,6 +34,16 @@ ParallelTraining::ParallelTraining(const config::Config& cfg, const torch::Devic
   const bool nccl = device.is_cuda();
   if (nccl && !dist::nccl_available()) {
     throw util::StageError("train: several ranks on CUDA need NCCL, which this LibTorch lacks");
+  }
+  if (nccl) {
+    // NCCL needs one GPU per rank on a machine; sharing one would fail later with an obscure error.
+    const int64_t gpus = cfg.gpu_num.empty() ? static_cast<int64_t>(torch::cuda::device_count())
+                                             : static_cast<int64_t>(cfg.gpu_num.size());
+    if (env.local_rank >= gpus) {
+      throw util::StageError("train: local rank " + std::to_string(env.local_rank) + " has no GPU of its own (" +
+                             std::to_string(gpus) + (cfg.gpu_num.empty() ? " visible" : " listed in gpu_num") +
+                             "); use at most that many processes per machine, or device: cpu");
+    }
   }
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.distributed_timeout * 1000));
   try {
