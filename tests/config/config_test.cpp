@@ -204,7 +204,9 @@ TEST(Keys, EveryKeyIsDocumentedInConfigYamlAndNewOnesInReadme) {
   for (const auto& k : deepzine::config::all_keys()) {
     EXPECT_NE(y.find("\n" + k.name + ":"), std::string::npos) << k.name << " missing from config.yaml";
     EXPECT_FALSE(k.doc.empty()) << k.name;
-    if (k.added_by_deepzine_cpp) EXPECT_NE(r.find("`" + k.name + "`"), std::string::npos) << k.name << " not in README";
+    if (k.added_by_deepzine_cpp) {
+      EXPECT_NE(r.find("`" + k.name + "`"), std::string::npos) << k.name << " not in README";
+    }
   }
   // config.yaml itself is a valid config.
   EXPECT_NO_THROW(load_config(fs::path(src) / "config.yaml"));
