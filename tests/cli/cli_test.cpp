@@ -133,16 +133,11 @@ TEST_F(Cli, NoStageEnabledIsAWarningNotAFailure) {
 TEST_F(Cli, ShippedPretrainedModelSamplesOutOfTheBox) {
   const std::string src = std::getenv("DEEPZINE_SOURCE_DIR");
   const fs::path out = dir_ / "pretrained_output";
-  std::string cmd = "cd '" + src + "' && '" + std::getenv("DEEPZINE_BINARY") +
-                    "' config_pretrained.yaml --set inference_output_directory='" + out.string() +
-                    "' --set inference_output_num=4 --set interpolation_frames=3 --set device=cpu 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string output;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) output.append(buf.data(), n);
-  const int st = pclose(pipe);
-  ASSERT_EQ(WEXITSTATUS(st), 0) << output;
+  auto r = deepzine::testing_support::shell("cd '" + src + "' && '" + std::getenv("DEEPZINE_BINARY") +
+                                            "' config_pretrained.yaml --set inference_output_directory='" +
+                                            out.string() +
+                                            "' --set inference_output_num=4 --set interpolation_frames=3 --set device=cpu");
+  ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_TRUE(fs::exists(out / "inference_00003.png"));
   EXPECT_TRUE(fs::exists(out / "inference_contact_sheet.png"));
   EXPECT_TRUE(fs::exists(out / "interpolation_00011.png"));  // (5 - 1) x 3 frames
