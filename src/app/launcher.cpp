@@ -7,7 +7,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <map>
@@ -25,13 +24,6 @@ namespace deepzine::app {
 namespace {
 
 using stages::Stage;
-
-bool active(const config::Config& cfg, const CommandLine& cl, Stage s) {
-  const bool on = s == Stage::kLoadData ? cfg.load_data
-                  : s == Stage::kTrain  ? cfg.train
-                  : s == Stage::kInference ? cfg.inference : cfg.interpolation;
-  return on && (cl.only.empty() || std::find(cl.only.begin(), cl.only.end(), s) != cl.only.end());
-}
 
 // A loopback port that was free a moment ago; MASTER_PORT wins when set.
 int pick_port() {
@@ -139,17 +131,17 @@ int train_in_ranks(const config::Config& cfg, const CommandLine& cl) {
 }  // namespace
 
 int run_with_local_ranks(const config::Config& cfg, const CommandLine& cl) {
-  if (active(cfg, cl, Stage::kLoadData)) {
+  if (stages::stage_selected(cfg, Stage::kLoadData, cl.only)) {
     int rc = stages::run_stages(cfg, {Stage::kLoadData});
     if (rc != util::kExitOk) return rc;
   }
-  if (active(cfg, cl, Stage::kTrain)) {
+  if (stages::stage_selected(cfg, Stage::kTrain, cl.only)) {
     int rc = train_in_ranks(cfg, cl);
     if (rc != util::kExitOk) return rc;
   }
   std::vector<Stage> after;
   for (Stage s : {Stage::kInference, Stage::kInterpolation})
-    if (active(cfg, cl, s)) after.push_back(s);
+    if (stages::stage_selected(cfg, s, cl.only)) after.push_back(s);
   return after.empty() ? util::kExitOk : stages::run_stages(cfg, after);
 }
 

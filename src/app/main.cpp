@@ -1,5 +1,4 @@
 // deepzine CONFIG [--set KEY=VALUE]... [--only STAGE[,STAGE]] [--dry-run] [--nproc N]
-#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -49,8 +48,7 @@ int main(int argc, char** argv) {
   std::vector<stages::Stage> only = cl.only;
   if (is_rank && rank_env && std::atoi(rank_env) != 0) {
     // Ranks other than 0 only train; rank 0 runs the other stages (and alone writes files).
-    const bool wants_train = cfg.train && (only.empty() || std::find(only.begin(), only.end(), stages::Stage::kTrain) != only.end());
-    if (!wants_train) return util::kExitOk;
+    if (!stages::stage_selected(cfg, stages::Stage::kTrain, only)) return util::kExitOk;
     only = {stages::Stage::kTrain};
     util::Progress::force_terminal(false);  // one progress display (rank 0's) is enough
     util::Progress::set_plain_interval(1e9);

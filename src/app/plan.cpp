@@ -17,20 +17,14 @@ std::string show(const std::optional<config::Path>& p) { return p ? p->string() 
 
 void print_plan(std::ostream& out, const config::Config& c, const std::vector<stages::Stage>& only,
                 int nproc) {
-  auto on = [&](stages::Stage s, bool key) {
-    const bool selected = only.empty() || std::find(only.begin(), only.end(), s) != only.end();
-    return key && selected;
-  };
+  auto on = [&](stages::Stage s) { return stages::stage_selected(c, s, only); };
   fmt::print(out, "deepzine {} — plan for {} (dry run: nothing is written)\n\n", DEEPZINE_VERSION,
              c.source_file.string());
   fmt::print(out, "stages:\n");
-  const std::pair<stages::Stage, bool> all[] = {{stages::Stage::kLoadData, c.load_data},
-                                                {stages::Stage::kTrain, c.train},
-                                                {stages::Stage::kInference, c.inference},
-                                                {stages::Stage::kInterpolation, c.interpolation}};
-  for (const auto& [s, key] : all) {
+  for (stages::Stage s : {stages::Stage::kLoadData, stages::Stage::kTrain, stages::Stage::kInference,
+                           stages::Stage::kInterpolation}) {
     fmt::print(out, "  {:<14} {}\n", stages::stage_name(s),
-               on(s, key) ? "run" : (key ? "skipped (--only)" : "off"));
+               on(s) ? "run" : (stages::stage_enabled(c, s) ? "skipped (--only)" : "off"));
   }
   fmt::print(out, "\npaths:\n");
   fmt::print(out, "  pdf_directory              {}\n", show(c.pdf_directory));
@@ -44,7 +38,7 @@ void print_plan(std::ostream& out, const config::Config& c, const std::vector<st
   fmt::print(out, "  inference_input_latent     {}\n", show(c.inference_input_latent));
   fmt::print(out, "  interpolation_latents      {}\n", show(c.interpolation_latents));
 
-  if (on(stages::Stage::kLoadData, c.load_data)) {
+  if (on(stages::Stage::kLoadData)) {
     fmt::print(out, "\nload_data: {} from collection '{}' at {} ({} items at most, {} workers, files {}), "
                "pages {}x{} ({} channel(s), page_fit {}), overwrite {}\n",
                c.download_pdf ? "download" : "no download", c.internetarchive_collection,
@@ -76,11 +70,11 @@ void print_plan(std::ostream& out, const config::Config& c, const std::vector<st
   }
   fmt::print(out, "  total steps {}; checkpoints every {} steps in {}/<resolution>/\n", total_steps,
              c.model_save_interval_steps, c.log_dir.string());
-  if (on(stages::Stage::kInference, c.inference)) {
+  if (on(stages::Stage::kInference)) {
     fmt::print(out, "\ninference: {} image(s) as {}, batch {}\n", c.inference_output_num,
                c.inference_output_format, c.inference_batch_size);
   }
-  if (on(stages::Stage::kInterpolation, c.interpolation)) {
+  if (on(stages::Stage::kInterpolation)) {
     fmt::print(out, "interpolation: {} latents, {} frames between each ({} frames), method {}, movie at {} fps\n",
                c.interpolation_vector_num, c.interpolation_frames,
                static_cast<int64_t>(c.interpolation_vector_num - 1) * c.interpolation_frames,

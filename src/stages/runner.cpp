@@ -19,21 +19,33 @@ const char* stage_name(Stage s) {
   return "?";
 }
 
+bool stage_enabled(const config::Config& cfg, Stage s) {
+  switch (s) {
+    case Stage::kLoadData: return cfg.load_data;
+    case Stage::kTrain: return cfg.train;
+    case Stage::kInference: return cfg.inference;
+    case Stage::kInterpolation: return cfg.interpolation;
+  }
+  return false;
+}
+
+bool stage_selected(const config::Config& cfg, Stage s, const std::vector<Stage>& only) {
+  return stage_enabled(cfg, s) && (only.empty() || std::find(only.begin(), only.end(), s) != only.end());
+}
+
 int run_stages(const config::Config& cfg, const std::vector<Stage>& only) {
   struct Entry {
     Stage stage;
-    bool enabled;
     int (*run)(const config::Config&);
   };
-  const Entry order[] = {{Stage::kLoadData, cfg.load_data, &run_load_data},
-                         {Stage::kTrain, cfg.train, &run_train},
-                         {Stage::kInference, cfg.inference, &run_inference},
-                         {Stage::kInterpolation, cfg.interpolation, &run_interpolation}};
+  const Entry order[] = {{Stage::kLoadData, &run_load_data},
+                         {Stage::kTrain, &run_train},
+                         {Stage::kInference, &run_inference},
+                         {Stage::kInterpolation, &run_interpolation}};
   int status = util::kExitOk;
   int ran = 0;
   for (const auto& e : order) {
-    const bool selected = only.empty() || std::find(only.begin(), only.end(), e.stage) != only.end();
-    if (!e.enabled || !selected) continue;
+    if (!stage_selected(cfg, e.stage, only)) continue;
     ++ran;
     spdlog::info("stage {}: starting", stage_name(e.stage));
     const auto start = std::chrono::steady_clock::now();

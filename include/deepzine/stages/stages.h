@@ -19,6 +19,10 @@ namespace deepzine::stages {
 
 enum class Stage { kLoadData, kTrain, kInference, kInterpolation };
 const char* stage_name(Stage s);  // "load_data", ...
+// The config key that toggles the stage (load_data, train, inference, interpolation).
+bool stage_enabled(const config::Config& cfg, Stage s);
+// Enabled and, when `only` is not empty, listed in it: the stage runs.
+bool stage_selected(const config::Config& cfg, Stage s, const std::vector<Stage>& only);
 
 // Runs the enabled stages (config keys, restricted by `only` when not empty) in the original's order.
 // Returns the process exit code; a failing stage stops the run (later stages would use its output).
