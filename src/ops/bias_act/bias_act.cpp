@@ -32,8 +32,8 @@ BiasActParams params_for(const Tensor& x, double slope, double gain, double eps)
   return p;
 }
 
-template <class T> const T* ptr_or_null(const Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; }
-const void* raw_or_null(const Tensor& t) { return t.defined() ? t.data_ptr() : nullptr; }
+using glue::ptr_or_null;
+using glue::raw_or_null;
 
 void run_forward(const BiasActParams& p, const Tensor& x, const Tensor& b, Tensor& y, bool pixel_norm) {
   if (x.is_cuda()) {

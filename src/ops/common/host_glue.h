@@ -18,6 +18,10 @@ void* cuda_stream_for(const torch::Tensor& t);
 // True when this build contains the CUDA kernels (DEEPZINE_WITH_CUDA_KERNELS).
 bool kernels_compiled();
 
+// Data pointers of optional inputs (an undefined tensor is a null pointer to the kernels).
+template <class T> const T* ptr_or_null(const torch::Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; }
+inline const void* raw_or_null(const torch::Tensor& t) { return t.defined() ? t.data_ptr() : nullptr; }
+
 // Runs f(i) for i in [0, n) on all CPU threads.
 template <class F> void host_for(int64_t n, const F& f) {
   at::parallel_for(0, n, 4096, [&](int64_t begin, int64_t end) {

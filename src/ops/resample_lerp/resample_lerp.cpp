@@ -25,8 +25,8 @@ ResampleParams params_for(int64_t n, int64_t c, int64_t h, int64_t w, double w_m
   return p;
 }
 
-template <class T> const T* ptr_or_null(const Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; }
-const void* raw_or_null(const Tensor& t) { return t.defined() ? t.data_ptr() : nullptr; }
+using glue::ptr_or_null;
+using glue::raw_or_null;
 
 Tensor run_up(const ResampleParams& p, const Tensor& lo, const Tensor& other) {
   Tensor out = torch::empty({lo.size(0), lo.size(1), 2 * p.h, 2 * p.w}, lo.options());
