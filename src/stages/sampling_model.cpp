@@ -47,20 +47,25 @@ SamplingModel load_legacy_sampling_model(const config::Config& cfg) {
 }  // namespace
 
 // A converted legacy generator in this project's checkpoint format.
+// A checkpoint's latent size and resolution against the config; the error names both values.
+static void check_matches_config(const config::Config& cfg, const fs::path& file, const model::CheckpointMeta& meta) {
+  if (meta.arch.latent_size != cfg.latent_size) {
+    throw util::StageError("model " + file.string() + " has latent size " + std::to_string(meta.arch.latent_size) +
+                           " but the config's latent_size is " + std::to_string(cfg.latent_size) +
+                           " (set latent_size: " + std::to_string(meta.arch.latent_size) + ")");
+  }
+  if (meta.resolution != cfg.output_size()) {
+    throw util::StageError("model " + file.string() + " generates " + std::to_string(meta.resolution) + "x" +
+                           std::to_string(meta.resolution) + " pages but gan_output_size is " +
+                           std::to_string(cfg.output_size()) + " (set gan_output_size: " +
+                           std::to_string(meta.resolution) + ")");
+  }
+}
+
 static SamplingModel load_converted_legacy(const config::Config& cfg, const fs::path& file, const model::Checkpoint& c) {
   SamplingModel m;
   m.device = resolve_device(cfg);
-  if (c.meta.arch.latent_size != cfg.latent_size) {
-    throw util::StageError("model " + file.string() + " has latent size " + std::to_string(c.meta.arch.latent_size) +
-                           " but the config's latent_size is " + std::to_string(cfg.latent_size) +
-                           " (set latent_size: " + std::to_string(c.meta.arch.latent_size) + ")");
-  }
-  if (c.meta.resolution != cfg.output_size()) {
-    throw util::StageError("model " + file.string() + " generates " + std::to_string(c.meta.resolution) + "x" +
-                           std::to_string(c.meta.resolution) + " pages but gan_output_size is " +
-                           std::to_string(cfg.output_size()) + " (set gan_output_size: " +
-                           std::to_string(c.meta.resolution) + ")");
-  }
+  check_matches_config(cfg, file, c.meta);
   model::LegacyGenerator net(model::LegacyGeneratorOptions{c.meta.arch, c.meta.resolution});
   model::load_state(*net, c.G_ema, "checkpoint " + file.string() + " (converted TensorFlow generator)");
   net->to(m.device);
@@ -116,33 +121,22 @@ SamplingModel load_sampling_model(const config::Config& cfg) {
     throw util::StageError("no model found; tried:" + list +
                            "\n(train one with train: True, or point inference_model_path at a checkpoint)");
   }
-  {
-    model::Checkpoint c;
-    try {
-      c = model::load_checkpoint(file);
-    } catch (const std::exception& e) {
-      throw util::StageError(e.what());
-    }
-    if (c.meta.fingerprint == model::kLegacyGeneratorFingerprint) return load_converted_legacy(cfg, file, c);
-  }
-  SamplingModel m;
-  m.device = resolve_device(cfg);
-  model::LoadedGenerator g;
+  // Read once: the fingerprint says which generator the file holds.
+  model::Checkpoint c;
   try {
-    g = model::load_generator_for_inference(file, m.device);
+    c = model::load_checkpoint(file);
   } catch (const std::exception& e) {
     throw util::StageError(e.what());
   }
-  if (g.meta.arch.latent_size != cfg.latent_size) {
-    throw util::StageError("model " + file.string() + " has latent size " + std::to_string(g.meta.arch.latent_size) +
-                           " but the config's latent_size is " + std::to_string(cfg.latent_size) +
-                           " (set latent_size: " + std::to_string(g.meta.arch.latent_size) + ")");
-  }
-  if (g.meta.resolution != cfg.output_size()) {
-    throw util::StageError("model " + file.string() + " generates " + std::to_string(g.meta.resolution) + "x" +
-                           std::to_string(g.meta.resolution) + " pages but gan_output_size is " +
-                           std::to_string(cfg.output_size()) + " (set gan_output_size: " +
-                           std::to_string(g.meta.resolution) + ")");
+  if (c.meta.fingerprint == model::kLegacyGeneratorFingerprint) return load_converted_legacy(cfg, file, c);
+  SamplingModel m;
+  m.device = resolve_device(cfg);
+  check_matches_config(cfg, file, c.meta);
+  model::LoadedGenerator g;
+  try {
+    g = model::generator_for_inference(c, file.string(), m.device);
+  } catch (const std::exception& e) {
+    throw util::StageError(e.what());
   }
   if (g.meta.alpha < 1.0) {
     spdlog::warn("model {} was saved during a fade-in (alpha {:.2f}); sampling it as it is", file.string(), g.meta.alpha);

@@ -61,5 +61,7 @@ struct LoadedGenerator {
 };
 // `file_or_dir`: a checkpoint.pt, or a folder holding one. The EMA generator, in eval mode.
 LoadedGenerator load_generator_for_inference(const std::filesystem::path& file_or_dir, torch::Device device);
+// The same from a checkpoint already loaded from `source` (named in errors).
+LoadedGenerator generator_for_inference(const Checkpoint& ckpt, const std::string& source, torch::Device device);
 
 }  // namespace deepzine::model

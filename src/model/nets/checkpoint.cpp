@@ -150,11 +150,14 @@ LoadedGenerator load_generator_for_inference(const fs::path& file_or_dir, torch:
   fs::path file = file_or_dir;
   if (fs::is_directory(file)) file /= "checkpoint.pt";
   if (!fs::exists(file)) throw std::runtime_error("no model at " + file.string());
-  Checkpoint c = load_checkpoint(file);
+  return generator_for_inference(load_checkpoint(file), file.string(), device);
+}
+
+LoadedGenerator generator_for_inference(const Checkpoint& c, const std::string& source, torch::Device device) {
   LoadedGenerator out;
   out.meta = c.meta;
   out.generator = Generator(c.meta.arch, c.meta.max_resolution);
-  load_state(*out.generator, c.G_ema, "checkpoint " + file.string() + " (G_ema)");
+  load_state(*out.generator, c.G_ema, "checkpoint " + source + " (G_ema)");
   out.generator->to(device);
   out.generator->eval();
   return out;
