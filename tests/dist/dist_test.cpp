@@ -3,6 +3,8 @@
 #include "deepzine/dist/dist.h"
 
 #include <gtest/gtest.h>
+
+#include "support/free_port.h"
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,19 +18,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A port that was free a moment ago (bind to 0, read it back, close).
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
+using deepzine::testing_support::free_port;
 
 dd::RankEnv env_for(int rank, int world, int port) {
   dd::RankEnv e;

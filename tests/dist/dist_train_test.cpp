@@ -2,6 +2,8 @@
 // group, model copy and reducers) give the parameters of 1 rank x batch 2B, in float64, mid fade-in
 // (so the upsample/downsample blends, minibatch stddev and the gradient penalty are all involved).
 #include <gtest/gtest.h>
+
+#include "support/free_port.h"
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,17 +22,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
+using deepzine::testing_support::free_port;
 
 model::ArchitectureSpec tiny() {
   model::ArchitectureSpec a;
