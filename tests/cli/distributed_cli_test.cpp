@@ -199,3 +199,11 @@ TEST_F(Distributed, DryRunPrintsTheEffectiveBatch) {
   EXPECT_NE(out.find("learning rate 0.0001 unchanged"), std::string::npos) << out;
   EXPECT_FALSE(fs::exists(dir_ / "models"));
 }
+
+TEST_F(Distributed, NprocInsideATorchrunEnvironmentIsAClearError) {
+  const int rc = wait_for(start({config(20).string(), "--nproc", "2"}, {{"WORLD_SIZE", "2"}, {"RANK", "0"}}), 60);
+  const std::string out = log();
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("use either --nproc or torchrun-style variables"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir_ / "models"));
+}
