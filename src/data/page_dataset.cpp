@@ -1,9 +1,14 @@
 #include "deepzine/data/page_dataset.h"
 
+#include "deepzine/pages/page_file.h"
+
 #include <ATen/Parallel.h>
 #include <H5Cpp.h>
 #include <torch/torch.h>
 #include <zlib.h>
+#ifdef DEEPZINE_HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -20,6 +25,31 @@ namespace {
 std::runtime_error error(const std::filesystem::path& file, const std::string& what) {
   return std::runtime_error("dataset " + file.string() + ": " + what);
 }
+
+// Inflates one zlib stream (an HDF5 deflate chunk) of known size: libdeflate when the build has it
+// (about twice zlib's speed, measured in docs/BENCHMARKS.md), else zlib.
+class Inflater {
+ public:
+#ifdef DEEPZINE_HAVE_LIBDEFLATE
+  Inflater() : d_(libdeflate_alloc_decompressor()) {}
+  ~Inflater() { libdeflate_free_decompressor(d_); }
+  bool inflate(const std::vector<uint8_t>& in, uint8_t* out, size_t out_bytes) {
+    size_t got = 0;
+    return d_ && libdeflate_zlib_decompress(d_, in.data(), in.size(), out, out_bytes, &got) == LIBDEFLATE_SUCCESS &&
+           got == out_bytes;
+  }
+  Inflater(const Inflater&) = delete;
+  Inflater& operator=(const Inflater&) = delete;
+
+ private:
+  libdeflate_decompressor* d_;
+#else
+  bool inflate(const std::vector<uint8_t>& in, uint8_t* out, size_t out_bytes) {
+    uLongf got = static_cast<uLongf>(out_bytes);
+    return uncompress(out, &got, in.data(), static_cast<uLong>(in.size())) == Z_OK && got == out_bytes;
+  }
+#endif
+};
 
 }  // namespace
 
@@ -49,10 +79,17 @@ struct PageDataset::Impl {
   H5::H5File file;
   H5::DataSet data;
   bool is_float = false;
-  // This project's layout (uint8, one page per chunk, deflate with or without shuffle, which is a
-  // no-op on bytes): the reader thread reads the compressed chunks and the pages are inflated and
-  // converted on all cores, instead of HDF5 decompressing them one by one.
+  // This project's files keep one page per deflated chunk: the reader thread reads the compressed
+  // chunks and the pages are inflated and converted on all cores, instead of HDF5 decompressing them one
+  // by one (and, for grey pages, copying them into three channels element by element).
+  struct Store {
+    H5::DataSet ds;
+    int channels = 0;
+  };
   bool raw_chunks = false;
+  std::vector<Store> stores;        // format 2: the grey and RGB stores; format 1: data_<size> itself
+  std::vector<uint8_t> page_store;  // per page, index into stores (format 1: empty, all in stores[0])
+  std::vector<int64_t> page_row;    // per page, its row there (format 1: empty, the page number)
   int64_t rows = 0;
   int channels = 0;
   std::vector<int> sizes;
@@ -78,33 +115,51 @@ struct PageDataset::Impl {
 
   torch::Tensor read_batch_raw(const std::vector<int64_t>& rows_wanted) {
     const int64_t r = opt.resolution, c = channels, b = static_cast<int64_t>(rows_wanted.size());
-    const uLongf page_bytes = static_cast<uLongf>(r * r * c);
     std::vector<std::vector<uint8_t>> packed(b);
+    std::vector<int> stored_channels(b);
+    std::vector<char> deflated(b);
     for (int64_t i = 0; i < b; ++i) {
-      hsize_t off[4] = {hsize_t(rows_wanted[i]), 0, 0, 0}, bytes = 0;
+      const int64_t page = rows_wanted[i];
+      const Store& store = stores[page_store.empty() ? 0 : page_store[page]];
+      hsize_t off[4] = {hsize_t(page_row.empty() ? page : page_row[page]), 0, 0, 0}, bytes = 0;
       uint32_t mask = 0;
-      if (H5Dget_chunk_storage_size(data.getId(), off, &bytes) < 0) throw error(opt.file, "cannot locate a page chunk");
-      packed[i].resize(bytes);
-      if (H5Dread_chunk(data.getId(), H5P_DEFAULT, off, &mask, packed[i].data()) < 0 || mask != 0) {
-        throw error(opt.file, "cannot read page " + std::to_string(rows_wanted[i]));
+      if (H5Dget_chunk_storage_size(store.ds.getId(), off, &bytes) < 0) {
+        throw error(opt.file, "cannot locate the chunk of page " + std::to_string(page));
       }
+      packed[i].resize(bytes);
+      // Mask bit 0: HDF5 stored this chunk without deflate (the filter is optional); any other bit is
+      // a filter this reader does not apply.
+      if (H5Dread_chunk(store.ds.getId(), H5P_DEFAULT, off, &mask, packed[i].data()) < 0 || (mask & ~1u) != 0) {
+        throw error(opt.file, "cannot read page " + std::to_string(page));
+      }
+      stored_channels[i] = store.channels;
+      deflated[i] = (mask & 1u) == 0;
     }
     torch::Tensor out = torch::empty({b, c, r, r}, torch::kFloat32);
     float* dst = out.data_ptr<float>();
     std::atomic<bool> bad{false};
     at::parallel_for(0, b, 1, [&](int64_t begin, int64_t end) {
-      std::vector<uint8_t> page(page_bytes);
+      std::vector<uint8_t> page(static_cast<size_t>(r * r * c));
+      Inflater inflater;
       for (int64_t i = begin; i < end; ++i) {
-        uLongf n = page_bytes;
-        if (uncompress(page.data(), &n, packed[i].data(), static_cast<uLong>(packed[i].size())) != Z_OK ||
-            n != page_bytes) {
+        const int64_t sc = stored_channels[i];
+        const size_t page_bytes = static_cast<size_t>(r * r * sc);
+        const bool ok = deflated[i] ? inflater.inflate(packed[i], page.data(), page_bytes)
+                                    : packed[i].size() == page_bytes;
+        if (!ok) {
           bad = true;
           continue;
         }
-        // HWC uint8 -> CHW float in [-1, 1], one pass.
+        const uint8_t* px = deflated[i] ? page.data() : packed[i].data();
+        // HWC uint8 -> CHW float in [-1, 1], one pass; a grey page fills every channel.
         float* o = dst + i * c * r * r;
-        for (int64_t p = 0; p < r * r; ++p)
-          for (int64_t ch = 0; ch < c; ++ch) o[ch * r * r + p] = page[p * c + ch] / 127.5f - 1.0f;
+        if (sc == 1) {
+          for (int64_t p = 0; p < r * r; ++p) o[p] = px[p] / 127.5f - 1.0f;
+          for (int64_t ch = 1; ch < c; ++ch) std::copy(o, o + r * r, o + ch * r * r);
+        } else {
+          for (int64_t p = 0; p < r * r; ++p)
+            for (int64_t ch = 0; ch < c; ++ch) o[ch * r * r + p] = px[p * c + ch] / 127.5f - 1.0f;
+        }
       }
     });
     if (bad) throw error(opt.file, "a page chunk does not inflate (corrupt file?)");
@@ -130,6 +185,78 @@ struct PageDataset::Impl {
     out = is_float ? out.contiguous() : out.to(torch::kFloat32).div_(127.5).sub_(1.0).contiguous();
     if (opt.pin_memory) out = out.pin_memory();
     return out;
+  }
+
+  // Whether `ds` holds one uint8 [size, size, c] page per chunk, deflated (and byte-shuffled, a no-op).
+  static bool one_deflated_page_per_chunk(const H5::DataSet& ds, int size, int c) {
+    H5::DSetCreatPropList plist = ds.getCreatePlist();
+    hsize_t chunk[4] = {0, 0, 0, 0};
+    if (plist.getLayout() != H5D_CHUNKED || plist.getChunk(4, chunk) != 4 || chunk[0] != 1 ||
+        chunk[1] != hsize_t(size) || chunk[2] != hsize_t(size) || chunk[3] != hsize_t(c) ||
+        ds.getTypeClass() != H5T_INTEGER || ds.getDataType().getSize() != 1) {
+      return false;
+    }
+    bool deflate = false;
+    for (int f = 0; f < plist.getNfilters(); ++f) {
+      unsigned int flags = 0, info = 0;
+      size_t nelem = 0;
+      char fname[64];
+      const H5Z_filter_t id = plist.getFilter(f, flags, nelem, nullptr, sizeof fname, fname, info);
+      if (id == H5Z_FILTER_DEFLATE) deflate = true;
+      else if (id != H5Z_FILTER_SHUFFLE) return false;
+    }
+    return deflate;
+  }
+
+  // Sets up the raw-chunk path when the file allows it; otherwise HDF5 reads the view `name`.
+  void find_raw_chunks(const std::string& name) {
+    const int r = opt.resolution;
+    if (!file.nameExists("pages")) {  // format 1: the view is the store
+      if (one_deflated_page_per_chunk(data, r, channels)) stores = {{data, channels}};
+      raw_chunks = !stores.empty();
+      return;
+    }
+    H5::DataSet kind_ds = file.openDataSet(pages::kKindName), row_ds = file.openDataSet(pages::kRowName);
+    hsize_t n = 0;
+    kind_ds.getSpace().getSimpleExtentDims(&n);
+    if (static_cast<int64_t>(n) != rows) throw error(opt.file, "pages/kind does not list every page of " + name);
+    std::vector<uint8_t> kind(n);
+    page_row.resize(n);
+    kind_ds.read(kind.data(), H5::PredType::NATIVE_UINT8);
+    row_ds.read(page_row.data(), H5::PredType::NATIVE_INT64);
+    for (hsize_t i = 0; i < n; ++i) {
+      if ((kind[i] != 1 && kind[i] != 3) || (kind[i] == 3 && channels != 3)) {
+        throw error(opt.file, "pages/kind of page " + std::to_string(i) + " is " + std::to_string(kind[i]) +
+                                  " (expected 1 or 3); the file is damaged, rebuild it with load_data");
+      }
+    }
+    page_store.resize(n);
+    bool found[4] = {false, false, false, false};
+    for (int k : {1, 3}) {
+      if (!file.nameExists(pages::store_name(r, k))) continue;
+      H5::DataSet ds = file.openDataSet(pages::store_name(r, k));
+      if (!one_deflated_page_per_chunk(ds, r, k)) {  // not written by us: let HDF5 read the view
+        stores.clear();
+        page_store.clear();
+        page_row.clear();
+        return;
+      }
+      hsize_t dims[4];
+      ds.getSpace().getSimpleExtentDims(dims);
+      for (hsize_t i = 0; i < n; ++i) {
+        if (kind[i] != k) continue;
+        if (page_row[i] < 0 || static_cast<hsize_t>(page_row[i]) >= dims[0]) {
+          throw error(opt.file, "pages/row points page " + std::to_string(i) + " outside " + pages::store_name(r, k));
+        }
+        page_store[i] = static_cast<uint8_t>(stores.size());
+      }
+      stores.push_back({ds, k});
+      found[k] = true;
+    }
+    for (hsize_t i = 0; i < n; ++i) {
+      if (!found[kind[i]]) throw error(opt.file, "has no " + pages::store_name(r, kind[i]) + " for page " + std::to_string(i));
+    }
+    raw_chunks = true;
   }
 
   void run() {
@@ -200,23 +327,7 @@ PageDataset::PageDataset(PageDatasetOptions options) : impl_(std::make_unique<Im
   } else if (cls != H5T_INTEGER || m.data.getDataType().getSize() != 1) {
     throw error(m.opt.file, name + " must hold uint8 pages or float32 values in [-1, 1]");
   }
-  if (!m.is_float) {
-    H5::DSetCreatPropList plist = m.data.getCreatePlist();
-    hsize_t chunk[4] = {0, 0, 0, 0};
-    bool deflate = false, other = false;
-    if (plist.getLayout() == H5D_CHUNKED && plist.getChunk(4, chunk) == 4 && chunk[0] == 1 && chunk[1] == dims[1] &&
-        chunk[2] == dims[2] && chunk[3] == dims[3]) {
-      for (int f = 0; f < plist.getNfilters(); ++f) {
-        unsigned int flags = 0, info = 0;
-        size_t nelem = 0;
-        char fname[64];
-        const H5Z_filter_t id = plist.getFilter(f, flags, nelem, nullptr, sizeof fname, fname, info);
-        if (id == H5Z_FILTER_DEFLATE) deflate = true;
-        else if (id != H5Z_FILTER_SHUFFLE) other = true;
-      }
-      m.raw_chunks = deflate && !other;
-    }
-  }
+  if (!m.is_float) m.find_raw_chunks(name);
   m.worker = std::thread([this] { impl_->run(); });
 }
 

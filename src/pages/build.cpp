@@ -80,10 +80,20 @@ void remove_stale_temporaries(const fs::path& output) {
   }
 }
 
+PageLayout page_layout(const BuildOptions& o) {
+  PageLayout l;
+  l.max_size = o.max_size;
+  l.channels = o.channels;
+  l.page_fit = o.page_fit;
+  l.compact_grey_pages = o.compact_grey_pages;
+  return l;
+}
+
 // What a resumed build must match: the settings and the PDFs (path, size, time, page count).
 std::string build_fingerprint(const BuildOptions& o, const std::vector<fs::path>& pdfs, const std::vector<int>& pages) {
   std::ostringstream f;
-  f << "deepzine-pages-v1 max_size=" << o.max_size << " channels=" << o.channels << " page_fit=" << o.page_fit
+  f << "deepzine-pages-v" << kDatasetFormatVersion << " max_size=" << o.max_size << " channels=" << o.channels
+    << " page_fit=" << o.page_fit << " compact_grey_pages=" << o.compact_grey_pages
     << " pages_per_task=" << o.pages_per_task << "\n";
   for (size_t i = 0; i < pdfs.size(); ++i) {
     std::error_code ec;
@@ -276,7 +286,7 @@ BuildSummary build_dataset(const BuildOptions& o) {
       }
       if (!segment) {
         segment_first = id;
-        segment = std::make_unique<DatasetWriter>(open_segment, o.max_size, o.channels, o.page_fit);
+        segment = std::make_unique<DatasetWriter>(open_segment, page_layout(o));
       }
       for (size_t k = 0; k < r.pyramids.size(); ++k) segment->append(r.pyramids[k], r.names[k]);
       for (const auto& p : r.problems) {
@@ -308,7 +318,7 @@ BuildSummary build_dataset(const BuildOptions& o) {
     fs::rename(parts.front().second, o.output_file);
   } else {
     util::AtomicFile output(o.output_file);
-    DatasetWriter writer(output.temp_path(), o.max_size, o.channels, o.page_fit);
+    DatasetWriter writer(output.temp_path(), page_layout(o));
     util::Progress joining("joining segments", static_cast<int64_t>(parts.size()), "segment");
     for (const auto& part : parts) {
       writer.append_file(part.second);

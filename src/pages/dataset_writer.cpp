@@ -1,37 +1,27 @@
 #include "deepzine/pages/dataset_writer.h"
 
 #include <H5Cpp.h>
+#include <zlib.h>
 
+#include <algorithm>
+#include <cstring>
 #include <stdexcept>
 
 namespace deepzine::pages {
-
-struct DatasetWriter::Impl {
-  H5::H5File file;
-  std::vector<int> sizes;  // max_size, max_size/2, ..., 4 (the order of a pyramid)
-  std::vector<H5::DataSet> data;
-  H5::DataSet names;
-  int channels = 3;
-  std::string page_fit;
-  int64_t rows = 0;
-  bool closed = false;
-  std::vector<std::pair<std::string, std::string>> notes;
-};
-
 namespace {
 
-H5::DataSet create_pages(H5::H5File& file, int size, int channels) {
+constexpr int kDeflateLevel = 1;  // 90% of gzip 9's saving at a tenth of its cost (docs/BENCHMARKS.md)
+
+H5::DataSet create_store(H5::H5File& file, int size, int channels) {
   hsize_t dims[4] = {0, hsize_t(size), hsize_t(size), hsize_t(channels)};
   hsize_t maxdims[4] = {H5S_UNLIMITED, hsize_t(size), hsize_t(size), hsize_t(channels)};
   H5::DataSpace space(4, dims, maxdims);
   H5::DSetCreatPropList props;
-  // One page per chunk: a shuffled reader touches exactly one chunk per page; gzip 1 halves the size
-  // of mostly-white pages at little CPU cost (measured, docs/BENCHMARKS.md).
+  // One page per chunk: a shuffled reader touches exactly one chunk per page.
   hsize_t chunk[4] = {1, hsize_t(size), hsize_t(size), hsize_t(channels)};
   props.setChunk(4, chunk);
-  props.setShuffle();
-  props.setDeflate(1);
-  return file.createDataSet("data_" + std::to_string(size), H5::PredType::NATIVE_UINT8, space, props);
+  props.setDeflate(kDeflateLevel);
+  return file.createDataSet(store_name(size, channels), H5::PredType::NATIVE_UINT8, space, props);
 }
 
 template <class T>
@@ -46,11 +36,16 @@ void write_string_attr(H5::H5Object& obj, const std::string& name, const std::st
   a.write(type, value.c_str());
 }
 
-void append_row(H5::DataSet& ds, int64_t row, const void* data, const H5::DataType& type) {
+std::vector<hsize_t> dims_of(const H5::DataSet& ds) {
   H5::DataSpace space = ds.getSpace();
-  const int rank = space.getSimpleExtentNdims();
-  std::vector<hsize_t> dims(rank);
+  std::vector<hsize_t> dims(space.getSimpleExtentNdims());
   space.getSimpleExtentDims(dims.data());
+  return dims;
+}
+
+void append_row(H5::DataSet& ds, int64_t row, const void* data, const H5::DataType& type) {
+  std::vector<hsize_t> dims = dims_of(ds);
+  const int rank = static_cast<int>(dims.size());
   dims[0] = static_cast<hsize_t>(row + 1);
   ds.extend(dims.data());
   H5::DataSpace file_space = ds.getSpace();
@@ -62,30 +57,134 @@ void append_row(H5::DataSet& ds, int64_t row, const void* data, const H5::DataTy
   ds.write(data, type, mem_space, file_space);
 }
 
+template <class T>
+void write_index(H5::H5File& file, const char* name, const H5::PredType& type, const std::vector<T>& values) {
+  hsize_t n = values.size(), chunk = std::clamp<hsize_t>(n, 1, 65536);
+  H5::DSetCreatPropList props;
+  props.setChunk(1, &chunk);
+  props.setDeflate(kDeflateLevel);
+  H5::DataSet ds = file.createDataSet(name, type, H5::DataSpace(1, &n), props);
+  if (n > 0) ds.write(values.data(), type);
+}
+
+bool all_channels_equal(const PageImage& img) {
+  const uint8_t* p = img.pixels.data();
+  for (size_t i = 0, n = static_cast<size_t>(img.size) * img.size; i < n; ++i, p += 3) {
+    if (p[0] != p[1] || p[0] != p[2]) return false;
+  }
+  return true;
+}
+
+// A grey store chunk re-encoded as an RGB store chunk (joins past the run limit only).
+std::vector<uint8_t> grey_chunk_as_rgb(const std::vector<uint8_t>& packed, int size) {
+  const size_t n = static_cast<size_t>(size) * size;
+  std::vector<uint8_t> grey(n), rgb(3 * n);
+  uLongf got = static_cast<uLongf>(n);
+  if (uncompress(grey.data(), &got, packed.data(), static_cast<uLong>(packed.size())) != Z_OK || got != n) {
+    throw std::runtime_error("a grey page chunk does not inflate");
+  }
+  for (size_t i = 0; i < n; ++i) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = grey[i];
+  uLongf out_bytes = compressBound(static_cast<uLong>(rgb.size()));
+  std::vector<uint8_t> out(out_bytes);
+  if (compress2(out.data(), &out_bytes, rgb.data(), static_cast<uLong>(rgb.size()), kDeflateLevel) != Z_OK) {
+    throw std::runtime_error("deflating a page failed");
+  }
+  out.resize(out_bytes);
+  return out;
+}
+
 }  // namespace
 
-DatasetWriter::DatasetWriter(const std::filesystem::path& file, int max_size, int channels,
-                             const std::string& page_fit)
+struct DatasetWriter::Impl {
+  H5::H5File file;
+  PageLayout layout;
+  std::vector<int> sizes;             // max_size, max_size/2, ..., 4 (the order of a pyramid)
+  std::vector<H5::DataSet> grey, rgb;  // the stores, per size (rgb empty when channels is 1)
+  H5::DataSet names;
+  std::vector<uint8_t> kind;  // per page: 1 or 3 stored channels
+  int64_t grey_rows = 0, rgb_rows = 0;
+  int64_t runs = 0;
+  bool closed = false;
+  std::vector<std::pair<std::string, std::string>> notes;
+
+  H5::DataSet& store(size_t level, int k) { return k == 1 ? grey[level] : rgb[level]; }
+  int64_t& store_rows(int k) { return k == 1 ? grey_rows : rgb_rows; }
+
+  // The kind a page is stored as, given the kind it could be stored as; records it.
+  int push_kind(int could_be) {
+    int k = could_be;
+    const bool new_run = kind.empty() || kind.back() != k;
+    if (new_run && k == 1 && layout.channels == 3 && runs >= layout.max_runs) k = 3;
+    if (kind.empty() || kind.back() != k) ++runs;
+    kind.push_back(static_cast<uint8_t>(k));
+    return k;
+  }
+
+  // data_<size>: a virtual dataset with one mapping per run of same-kind pages (one per channel for
+  // grey runs shown as RGB), so h5py users see the pages as they were rendered.
+  void write_view(size_t level) {
+    const hsize_t s = static_cast<hsize_t>(sizes[level]), c = static_cast<hsize_t>(layout.channels);
+    const hsize_t n = kind.size();
+    hsize_t dims[4] = {n, s, s, c};
+    H5::DataSpace view_space(4, dims);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_layout(dcpl, H5D_VIRTUAL);
+    int64_t next_row[4] = {0, 0, 0, 0};
+    for (size_t start = 0; start < n;) {
+      const int k = kind[start];
+      size_t end = start;
+      while (end < n && kind[end] == k) ++end;
+      const hsize_t len = end - start;
+      H5::DataSpace source_space(4, dims_of(store(level, k)).data());
+      hsize_t src_start[4] = {hsize_t(next_row[k]), 0, 0, 0}, src_count[4] = {len, s, s, hsize_t(k)};
+      source_space.selectHyperslab(H5S_SELECT_SET, src_count, src_start);
+      // A grey run is mapped into every channel of the view; an RGB run (or a grey file) maps once.
+      const hsize_t copies = (k == 1) ? c : 1;
+      for (hsize_t ch = 0; ch < copies; ++ch) {
+        H5::DataSpace view_sel(4, dims);
+        hsize_t v_start[4] = {hsize_t(start), 0, 0, ch}, v_count[4] = {len, s, s, hsize_t(k)};
+        view_sel.selectHyperslab(H5S_SELECT_SET, v_count, v_start);
+        if (H5Pset_virtual(dcpl, view_sel.getId(), ".", ("/" + store_name(sizes[level], k)).c_str(),
+                           source_space.getId()) < 0) {
+          H5Pclose(dcpl);
+          throw std::runtime_error("cannot map pages into " + view_name(sizes[level]));
+        }
+      }
+      next_row[k] += static_cast<int64_t>(len);
+      start = end;
+    }
+    hid_t ds = H5Dcreate2(file.getId(), view_name(sizes[level]).c_str(), H5T_NATIVE_UINT8, view_space.getId(),
+                          H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
+    if (ds < 0) throw std::runtime_error("cannot create " + view_name(sizes[level]));
+    H5Dclose(ds);
+  }
+};
+
+DatasetWriter::DatasetWriter(const std::filesystem::path& file, PageLayout layout)
     : impl_(std::make_unique<Impl>()) {
   H5::Exception::dontPrint();
+  if (layout.channels != 1 && layout.channels != 3) throw std::logic_error("channels must be 1 or 3");
   try {
     impl_->file = H5::H5File(file.string(), H5F_ACC_TRUNC);
   } catch (const H5::Exception& e) {
     throw std::runtime_error("cannot create HDF5 file " + file.string() + ": " + e.getDetailMsg());
   }
   try {
-  impl_->channels = channels;
-  impl_->page_fit = page_fit;
-  for (int s = max_size; s >= 4; s /= 2) {
-    impl_->sizes.push_back(s);
-    impl_->data.push_back(create_pages(impl_->file, s, channels));
-  }
-  hsize_t dims[1] = {0}, maxdims[1] = {H5S_UNLIMITED}, chunk[1] = {256};
-  H5::DSetCreatPropList props;
-  props.setChunk(1, chunk);
-  H5::StrType vlen(H5::PredType::C_S1, H5T_VARIABLE);
-  vlen.setCset(H5T_CSET_UTF8);
-  impl_->names = impl_->file.createDataSet("imagenames", vlen, H5::DataSpace(1, dims, maxdims), props);
+    auto& m = *impl_;
+    m.layout = std::move(layout);
+    m.file.createGroup("pages");
+    for (int s = m.layout.max_size; s >= 4; s /= 2) {
+      m.sizes.push_back(s);
+      m.grey.push_back(create_store(m.file, s, 1));
+      if (m.layout.channels == 3) m.rgb.push_back(create_store(m.file, s, 3));
+    }
+    hsize_t dims[1] = {0}, maxdims[1] = {H5S_UNLIMITED}, chunk[1] = {256};
+    H5::DSetCreatPropList props;
+    props.setChunk(1, chunk);
+    H5::StrType vlen(H5::PredType::C_S1, H5T_VARIABLE);
+    vlen.setCset(H5T_CSET_UTF8);
+    m.names = m.file.createDataSet("imagenames", vlen, H5::DataSpace(1, dims, maxdims), props);
   } catch (const H5::Exception& e) {
     throw std::runtime_error("cannot create datasets in " + file.string() + ": " + e.getDetailMsg());
   }
@@ -99,63 +198,99 @@ DatasetWriter::~DatasetWriter() {
 }
 
 void DatasetWriter::append(const std::vector<PageImage>& pyramid, const std::string& name) try {
-  if (pyramid.size() != impl_->sizes.size()) throw std::logic_error("pyramid has the wrong number of levels");
+  auto& m = *impl_;
+  if (pyramid.size() != m.sizes.size()) throw std::logic_error("pyramid has the wrong number of levels");
+  bool grey = m.layout.channels == 1 || m.layout.compact_grey_pages;
   for (size_t i = 0; i < pyramid.size(); ++i) {
-    if (pyramid[i].size != impl_->sizes[i] || pyramid[i].channels != impl_->channels) {
+    if (pyramid[i].size != m.sizes[i] || pyramid[i].channels != m.layout.channels) {
       throw std::logic_error("pyramid level does not match the dataset");
     }
-    append_row(impl_->data[i], impl_->rows, pyramid[i].pixels.data(), H5::PredType::NATIVE_UINT8);
+    if (grey && m.layout.channels == 3) grey = all_channels_equal(pyramid[i]);
+  }
+  const int k = m.push_kind(grey ? 1 : 3);
+  const int64_t row = m.store_rows(k)++;
+  std::vector<uint8_t> plane;
+  for (size_t i = 0; i < pyramid.size(); ++i) {
+    const uint8_t* pixels = pyramid[i].pixels.data();
+    if (k == 1 && m.layout.channels == 3) {  // keep the first of three equal channels
+      plane.resize(pyramid[i].pixels.size() / 3);
+      for (size_t p = 0; p < plane.size(); ++p) plane[p] = pixels[3 * p];
+      pixels = plane.data();
+    }
+    append_row(m.store(i, k), row, pixels, H5::PredType::NATIVE_UINT8);
   }
   H5::StrType vlen(H5::PredType::C_S1, H5T_VARIABLE);
   vlen.setCset(H5T_CSET_UTF8);
   const char* text = name.c_str();
-  append_row(impl_->names, impl_->rows, &text, vlen);
-  ++impl_->rows;
+  append_row(m.names, static_cast<int64_t>(m.kind.size()) - 1, &text, vlen);
 } catch (const H5::Exception& e) {
   throw std::runtime_error("HDF5 write failed (" + e.getFuncName() + "): " + e.getDetailMsg() + " (disk full?)");
 }
 
-int64_t DatasetWriter::pages() const { return impl_->rows; }
+int64_t DatasetWriter::pages() const { return static_cast<int64_t>(impl_->kind.size()); }
 
 void DatasetWriter::set_note(const std::string& name, const std::string& value) {
   impl_->notes.emplace_back(name, value);
 }
 
 void DatasetWriter::append_file(const std::filesystem::path& part) try {
+  auto& m = *impl_;
   H5::H5File in(part.string(), H5F_ACC_RDONLY);
-  int64_t n = 0;
-  for (size_t i = 0; i < impl_->sizes.size(); ++i) {
-    H5::DataSet src = in.openDataSet("data_" + std::to_string(impl_->sizes[i]));
-    hsize_t dims[4];
-    src.getSpace().getSimpleExtentDims(dims);
-    if (dims[1] != hsize_t(impl_->sizes[i]) || dims[3] != hsize_t(impl_->channels)) {
+  if (!in.nameExists("pages")) throw std::runtime_error(part.string() + " is not a page file of this version");
+  H5::DataSet kind_ds = in.openDataSet(kKindName), row_ds = in.openDataSet(kRowName);
+  const size_t n = static_cast<size_t>(dims_of(kind_ds)[0]);
+  std::vector<uint8_t> src_kind(n);
+  std::vector<int64_t> src_row(n);
+  if (n > 0) {
+    kind_ds.read(src_kind.data(), H5::PredType::NATIVE_UINT8);
+    row_ds.read(src_row.data(), H5::PredType::NATIVE_INT64);
+  }
+  // Where each page goes: decided once for all sizes.
+  std::vector<int> dst_kind(n);
+  std::vector<int64_t> dst_row(n);
+  for (size_t r = 0; r < n; ++r) {
+    if (src_kind[r] != 1 && (src_kind[r] != 3 || m.layout.channels != 3)) {
       throw std::runtime_error(part.string() + " has a different page layout");
     }
-    n = static_cast<int64_t>(dims[0]);
-    H5::DataSet& dst = impl_->data[i];
-    hsize_t out_dims[4] = {hsize_t(impl_->rows + n), dims[1], dims[2], dims[3]};
-    dst.extend(out_dims);
-    std::vector<uint8_t> buf;
-    for (hsize_t r = 0; r < dims[0]; ++r) {
-      hsize_t off[4] = {r, 0, 0, 0}, out_off[4] = {hsize_t(impl_->rows) + r, 0, 0, 0};
+    dst_kind[r] = m.push_kind(src_kind[r]);
+    dst_row[r] = m.store_rows(dst_kind[r])++;
+  }
+  std::vector<uint8_t> buf;
+  for (size_t i = 0; i < m.sizes.size(); ++i) {
+    for (int k : {1, 3}) {
+      if (k == 3 && m.layout.channels != 3) continue;
+      H5::DataSet& dst = m.store(i, k);
+      std::vector<hsize_t> out_dims = dims_of(dst);
+      out_dims[0] = static_cast<hsize_t>(m.store_rows(k));
+      dst.extend(out_dims.data());
+    }
+    H5::DataSet src_grey = in.openDataSet(store_name(m.sizes[i], 1));
+    H5::DataSet src_rgb = m.layout.channels == 3 ? in.openDataSet(store_name(m.sizes[i], 3)) : H5::DataSet();
+    if (dims_of(src_grey)[1] != hsize_t(m.sizes[i])) throw std::runtime_error(part.string() + " has other page sizes");
+    for (size_t r = 0; r < n; ++r) {
+      H5::DataSet& src = src_kind[r] == 1 ? src_grey : src_rgb;
+      hsize_t off[4] = {hsize_t(src_row[r]), 0, 0, 0}, out_off[4] = {hsize_t(dst_row[r]), 0, 0, 0};
       hsize_t bytes = 0;
       uint32_t filters = 0;
       if (H5Dget_chunk_storage_size(src.getId(), off, &bytes) < 0) throw std::runtime_error("chunk size");
       buf.resize(bytes);
-      if (H5Dread_chunk(src.getId(), H5P_DEFAULT, off, &filters, buf.data()) < 0 ||
-          H5Dwrite_chunk(dst.getId(), H5P_DEFAULT, filters, out_off, bytes, buf.data()) < 0) {
-        throw std::runtime_error("copying page " + std::to_string(r) + " of " + part.string() + " failed");
+      if (H5Dread_chunk(src.getId(), H5P_DEFAULT, off, &filters, buf.data()) < 0) {
+        throw std::runtime_error("reading page " + std::to_string(r) + " of " + part.string() + " failed");
+      }
+      if (dst_kind[r] != src_kind[r]) buf = grey_chunk_as_rgb(buf, m.sizes[i]);
+      if (H5Dwrite_chunk(m.store(i, dst_kind[r]).getId(), H5P_DEFAULT, filters, out_off, buf.size(), buf.data()) < 0) {
+        throw std::runtime_error("writing page " + std::to_string(r) + " of " + part.string() + " failed");
       }
     }
   }
   H5::DataSet names = in.openDataSet("imagenames");
   H5::StrType vlen(H5::PredType::C_S1, H5T_VARIABLE);
   vlen.setCset(H5T_CSET_UTF8);
-  std::vector<char*> raw(static_cast<size_t>(n));
+  std::vector<char*> raw(n);
   if (n > 0) names.read(raw.data(), vlen);
-  for (int64_t r = 0; r < n; ++r) append_row(impl_->names, impl_->rows + r, &raw[r], vlen);
+  const int64_t first = static_cast<int64_t>(m.kind.size() - n);
+  for (size_t r = 0; r < n; ++r) append_row(m.names, first + static_cast<int64_t>(r), &raw[r], vlen);
   if (n > 0) H5::DataSet::vlenReclaim(raw.data(), vlen, names.getSpace());
-  impl_->rows += n;
 } catch (const H5::Exception& e) {
   throw std::runtime_error("joining " + part.string() + " failed (" + e.getFuncName() + "): " + e.getDetailMsg());
 }
@@ -178,25 +313,35 @@ int64_t read_page_count(const std::filesystem::path& file) {
 }
 
 void DatasetWriter::close() try {
-  if (impl_->closed) return;
-  impl_->closed = true;
-  H5::Group root = impl_->file.openGroup("/");
+  auto& m = *impl_;
+  if (m.closed) return;
+  m.closed = true;
+  // The page index: which store and row each page is in.
+  std::vector<int64_t> rows(m.kind.size());
+  int64_t next[4] = {0, 0, 0, 0};
+  for (size_t r = 0; r < m.kind.size(); ++r) rows[r] = next[m.kind[r]]++;
+  write_index(m.file, kKindName, H5::PredType::NATIVE_UINT8, m.kind);
+  write_index(m.file, kRowName, H5::PredType::NATIVE_INT64, rows);
+  for (size_t i = 0; i < m.sizes.size(); ++i) m.write_view(i);
+
+  H5::Group root = m.file.openGroup("/");
   write_attr(root, "format_version", H5::PredType::NATIVE_INT, kDatasetFormatVersion);
-  write_attr(root, "max_size", H5::PredType::NATIVE_INT, impl_->sizes.front());
-  write_attr(root, "channels", H5::PredType::NATIVE_INT, impl_->channels);
-  write_attr(root, "page_count", H5::PredType::NATIVE_INT64, impl_->rows);
+  write_attr(root, "max_size", H5::PredType::NATIVE_INT, m.sizes.front());
+  write_attr(root, "channels", H5::PredType::NATIVE_INT, m.layout.channels);
+  write_attr(root, "page_count", H5::PredType::NATIVE_INT64, static_cast<int64_t>(m.kind.size()));
   {
-    hsize_t n = impl_->sizes.size();
+    hsize_t n = m.sizes.size();
     H5::Attribute a = root.createAttribute("sizes", H5::PredType::NATIVE_INT, H5::DataSpace(1, &n));
-    a.write(H5::PredType::NATIVE_INT, impl_->sizes.data());
+    a.write(H5::PredType::NATIVE_INT, m.sizes.data());
   }
-  write_string_attr(root, "page_fit", impl_->page_fit);
+  write_string_attr(root, "page_fit", m.layout.page_fit);
   write_string_attr(root, "layout", "NHWC uint8");
   write_string_attr(root, "generator", std::string("deepzine ") + DEEPZINE_VERSION);
-  for (const auto& [name, value] : impl_->notes) write_string_attr(root, name, value);
-  impl_->data.clear();
-  impl_->names = H5::DataSet();
-  impl_->file.close();
+  for (const auto& [name, value] : m.notes) write_string_attr(root, name, value);
+  m.grey.clear();
+  m.rgb.clear();
+  m.names = H5::DataSet();
+  m.file.close();
 } catch (const H5::Exception& e) {
   throw std::runtime_error("HDF5 close failed (" + e.getFuncName() + "): " + e.getDetailMsg());
 }

@@ -51,6 +51,7 @@ int run_load_data(const config::Config& cfg) {
   b.max_size = cfg.data_output_size;
   b.channels = cfg.channels;
   b.page_fit = cfg.page_fit;
+  b.compact_grey_pages = cfg.compact_grey_pages;
   b.workers = cfg.load_workers;
   pages::BuildSummary s;
   try {

@@ -124,15 +124,49 @@ TEST_F(Dataset, ReadsTheOriginalFloat32Layout) {
   EXPECT_NEAR(sorted[1].item<float>(), -1.0f + 2.0f * 48 / 143, 1e-5);
 }
 
-// The fast path (compressed chunks read raw, inflated and converted on all cores) returns exactly the
-// stored pixels, in NCHW, as (x / 127.5) - 1: pages written with the project's writer carry a
-// signature from which each pixel's expected value is known.
+namespace {
+// Page `page` of the fast-path tests: every third page is grey (three equal channels), the others are
+// colour; channel 0 of pixel (0, 0) is page * 31 mod 256, which identifies the page in a batch.
+bool grey_page(int page) { return page % 3 == 0; }
+uint8_t value(int page, int y, int x, int ch) {
+  return static_cast<uint8_t>((page * 31 + y * 3 + x * 5 + (grey_page(page) ? 0 : ch * 11)) % 256);
+}
+
+// Reads one epoch of `n` pages in batches of 6 and checks every pixel against value().
+void expect_stored_pixels(const fs::path& file, int n, int size) {
+  data::PageDatasetOptions o;
+  o.file = file;
+  o.resolution = size;
+  o.batch_size = 6;
+  o.seed = 3;
+  data::PageDataset ds(o);
+  std::set<int> seen;
+  for (int b = 0; b < n / 6; ++b) {
+    torch::Tensor t = ds.next_batch();
+    auto a = t.accessor<float, 4>();
+    for (int k = 0; k < 6; ++k) {
+      const int page = static_cast<int>(std::lround((a[k][0][0][0] + 1.0f) * 127.5f)) * 223 % 256;  // 223 = 31^-1 mod 256
+      ASSERT_LT(page, n);
+      seen.insert(page);
+      for (int ch = 0; ch < 3; ++ch)
+        for (int y = 0; y < size; ++y)
+          for (int x = 0; x < size; ++x)
+            ASSERT_FLOAT_EQ(a[k][ch][y][x], value(page, y, x, ch) / 127.5f - 1.0f) << page << " " << ch << y << x;
+    }
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(n)) << "one epoch visits every page once";
+}
+}  // namespace
+
+// The fast path (compressed chunks read raw from the grey and RGB stores, inflated and converted on
+// all cores) returns exactly the stored pixels in NCHW as (x / 127.5) - 1, grey pages in all channels.
 TEST(DatasetFastPath, InflatedPagesAreTheStoredPixels) {
   const fs::path file = fs::temp_directory_path() / ("deepzine_fastpath_" + std::to_string(::getpid()) + ".h5");
   const int n = 24, size = 8, c = 3;
-  auto value = [](int page, int y, int x, int ch) { return static_cast<uint8_t>((page * 31 + y * 3 + x * 5 + ch * 11) % 256); };
   {
-    pages::DatasetWriter w(file, size, c, "stretch");
+    pages::PageLayout layout;
+    layout.max_size = size;
+    pages::DatasetWriter w(file, layout);
     for (int i = 0; i < n; ++i) {
       std::vector<pages::PageImage> pyramid;
       for (int s = size; s >= 4; s /= 2) {
@@ -146,26 +180,31 @@ TEST(DatasetFastPath, InflatedPagesAreTheStoredPixels) {
     }
     w.close();
   }
-  data::PageDatasetOptions o;
-  o.file = file;
-  o.resolution = size;
-  o.batch_size = 6;
-  o.seed = 3;
-  data::PageDataset ds(o);
-  std::set<int> seen;
-  for (int b = 0; b < 4; ++b) {
-    torch::Tensor t = ds.next_batch();
-    auto a = t.accessor<float, 4>();
-    for (int k = 0; k < 6; ++k) {
-      const int page = static_cast<int>(std::lround((a[k][0][0][0] + 1.0f) * 127.5f)) * 223 % 256;  // 223 = 31^-1 mod 256
-      ASSERT_LT(page, n);
-      seen.insert(page);
-      for (int ch = 0; ch < c; ++ch)
-        for (int y = 0; y < size; ++y)
-          for (int x = 0; x < size; ++x)
-            ASSERT_FLOAT_EQ(a[k][ch][y][x], value(page, y, x, ch) / 127.5f - 1.0f) << page << " " << ch << y << x;
-    }
+  EXPECT_EQ(pages::read_page_count(file), n);
+  expect_stored_pixels(file, n, size);
+  fs::remove(file);
+}
+
+// Files of format 1 (earlier builds: data_<size> is itself the chunked, deflated store, with byte
+// shuffle) keep working through the same fast path.
+TEST(DatasetFastPath, ReadsFormatOneFiles) {
+  const fs::path file = fs::temp_directory_path() / ("deepzine_format1_" + std::to_string(::getpid()) + ".h5");
+  const int n = 12, size = 8;
+  {
+    H5::H5File f(file.string(), H5F_ACC_TRUNC);
+    hsize_t dims[4] = {hsize_t(n), size, size, 3}, chunk[4] = {1, size, size, 3};
+    H5::DSetCreatPropList props;
+    props.setChunk(4, chunk);
+    props.setShuffle();
+    props.setDeflate(1);
+    H5::DataSet ds = f.createDataSet("data_8", H5::PredType::NATIVE_UINT8, H5::DataSpace(4, dims), props);
+    std::vector<uint8_t> px(static_cast<size_t>(n * size * size * 3));
+    for (int i = 0; i < n; ++i)
+      for (int y = 0; y < size; ++y)
+        for (int x = 0; x < size; ++x)
+          for (int ch = 0; ch < 3; ++ch) px[((i * size + y) * size + x) * 3 + ch] = value(i, y, x, ch);
+    ds.write(px.data(), H5::PredType::NATIVE_UINT8);
   }
-  EXPECT_EQ(seen.size(), static_cast<size_t>(n)) << "one epoch of 24 pages in 4 batches of 6 visits each once";
+  expect_stored_pixels(file, n, size);
   fs::remove(file);
 }

@@ -135,6 +135,26 @@ TEST_F(PdfFolder, PagesAreMostlyWhiteWithInkIncludingScannedOnes) {
   }
 }
 
+// The fixture pages (typeset and scanned) have three equal channels: stored once, they take well under
+// the three-channel file's bytes, and data_<size> reads back exactly the same pixels.
+TEST_F(PdfFolder, GreyPagesAreStoredOnceAndReadBackAsTheSameRgbPixels) {
+  BuildOptions compact = options(64);
+  build_dataset(compact);
+  BuildOptions plain = options(64);
+  plain.compact_grey_pages = false;
+  plain.output_file = dir_ / "out" / "plain.h5";
+  build_dataset(plain);
+  for (int size : {64, 16, 4}) EXPECT_TRUE(read_all(compact.output_file, size) == read_all(plain.output_file, size)) << size;
+  H5::H5File f(compact.output_file.string(), H5F_ACC_RDONLY);
+  hsize_t grey[4], rgb[4];
+  f.openDataSet(store_name(64, 1)).getSpace().getSimpleExtentDims(grey);
+  f.openDataSet(store_name(64, 3)).getSpace().getSimpleExtentDims(rgb);
+  EXPECT_EQ(grey[0], 99u);
+  EXPECT_EQ(rgb[0], 0u);
+  const double ratio = double(fs::file_size(compact.output_file)) / double(fs::file_size(plain.output_file));
+  EXPECT_LT(ratio, 0.75) << fs::file_size(compact.output_file) << " vs " << fs::file_size(plain.output_file);
+}
+
 TEST_F(PdfFolder, SameInputGivesIdenticalFile) {
   BuildOptions a = options(16);
   build_dataset(a);

@@ -16,6 +16,7 @@ struct BuildOptions {
   int max_size = 1024;
   int channels = 3;
   std::string page_fit = "stretch";
+  bool compact_grey_pages = true;  // pages with three equal channels stored once (PageLayout)
   int workers = 0;             // 0: all cores
   int pages_per_task = 4;      // pages one worker renders from one opened document at a time
   // Pages are committed in segments of about this many pages (<output>.parts/), so a killed build

@@ -1,20 +1,29 @@
 #pragma once
-// The multi-resolution page dataset in HDF5:
-//   data_<size>  uint8 [N, size, size, channels] (NHWC, as h5py users and the original expect),
-//                one page per chunk, gzip level 1 (see docs/BENCHMARKS.md for the choice)
-//   imagenames   variable-length UTF-8 strings "relative/path.pdf#page" (1-based page), one per row
-//   attributes   format_version, sizes, max_size, channels, page_fit, page_count, generator
+// Writes the multi-resolution page file (layout: deepzine/pages/page_file.h).
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "deepzine/pages/page_file.h"
 #include "deepzine/pages/renderer.h"
 
 namespace deepzine::pages {
 
-constexpr int kDatasetFormatVersion = 1;
+struct PageLayout {
+  int max_size = 1024;  // sizes: every power of two from 4 to max_size
+  int channels = 3;
+  std::string page_fit = "stretch";
+  // Pages whose three channels are equal (most typeset and scanned books) are stored once, as one
+  // channel, and data_<size> shows them as RGB: the file is about 40% smaller and the reader inflates a
+  // third of the bytes. False stores every page in three channels (h5py then reads data_<size> at the
+  // speed of a plain dataset instead of through the per-channel view).
+  bool compact_grey_pages = true;
+  // data_<size> needs one view mapping per run of same-kind pages; past this many runs the remaining
+  // grey pages are stored as RGB, so a corpus alternating grey and colour pages stays quick to open.
+  int max_runs = 1024;
+};
 
 // Reads a string attribute of the root group of `file` ("" when absent).
 std::string read_note(const std::filesystem::path& file, const std::string& name);
@@ -23,8 +32,8 @@ int64_t read_page_count(const std::filesystem::path& file);
 
 class DatasetWriter {
  public:
-  // Creates (truncates) `file`. sizes: every power of two from 4 to max_size.
-  DatasetWriter(const std::filesystem::path& file, int max_size, int channels, const std::string& page_fit);
+  // Creates (truncates) `file`.
+  DatasetWriter(const std::filesystem::path& file, PageLayout layout);
   ~DatasetWriter();
   // pyramid[0] is the full-size page, then max_size/2 ... 4.
   void append(const std::vector<PageImage>& pyramid, const std::string& name);
@@ -34,7 +43,7 @@ class DatasetWriter {
   void append_file(const std::filesystem::path& part);
   // A string attribute of the root group, written at close (e.g. the problems a segment met).
   void set_note(const std::string& name, const std::string& value);
-  // Writes the attributes and closes the file.
+  // Writes the page index, the data_<size> views and the attributes, and closes the file.
   void close();
 
  private:
