@@ -5,11 +5,13 @@
 
 #include <H5Cpp.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "deepzine/pages/dataset_writer.h"
+#include "support/shell.h"
 
 namespace fs = std::filesystem;
 using namespace deepzine::pages;
@@ -187,4 +189,24 @@ TEST_F(PageFile, GreyOnlyFilesAndEmptyFilesHaveViewsToo) {
   const fs::path empty = write("empty.h5", {}, layout());
   EXPECT_EQ(read_page_count(empty), 0);
   EXPECT_TRUE(read_view(empty, kSize).empty());
+}
+
+// What h5py users see (the reason data_<size> is a view rather than a one-channel dataset): every
+// level of a mixed file reads as uint8 [N, size, size, 3] equal, page by page, to the pixels written.
+TEST_F(PageFile, H5pyReadsTheViewsAsRgbPages) {
+  if (std::system("/usr/bin/python3 -c 'import h5py' 2>/dev/null") != 0) {
+    GTEST_SKIP() << "Debian's python3-h5py is missing (scripts/install_deps.sh installs it)";
+  }
+  const std::vector<bool> grey = {true, false, true, true, false};
+  const fs::path file = write("mixed.h5", grey, layout());
+  for (int s = kSize; s >= 4; s /= 2) {
+    const std::vector<uint8_t> want = expected_view(grey, s);
+    std::string expected;
+    for (uint8_t v : want) expected += std::to_string(v) + ",";
+    const auto r = deepzine::testing_support::shell(
+        "/usr/bin/python3 -c \"import h5py; d = h5py.File('" + file.string() + "', 'r')['data_" + std::to_string(s) +
+        "']; print(d.dtype, d.shape); print(','.join(str(v) for v in d[...].ravel()) + ',')\"");
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_EQ(r.output, "uint8 (5, " + std::to_string(s) + ", " + std::to_string(s) + ", 3)\n" + expected + "\n") << s;
+  }
 }
