@@ -58,6 +58,7 @@ pid_t spawn_rank(const std::vector<std::string>& args, int rank, int world, int 
   setenv("RANK", std::to_string(rank).c_str(), 1);
   setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
   setenv("WORLD_SIZE", std::to_string(world).c_str(), 1);
+  setenv("LOCAL_WORLD_SIZE", std::to_string(world).c_str(), 1);
   setenv("MASTER_ADDR", "127.0.0.1", 1);
   setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
   std::vector<char*> argv;

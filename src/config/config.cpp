@@ -153,6 +153,7 @@ void validate(const Config& c, const Lines& l, Problems& p) {
   check_choice(p, l, "interpolation_method", c.interpolation_method, {"slerp", "linear", "tozero"});
   check_choice(p, l, "inference_output_format", c.inference_output_format, {"png", "jpg", "jpeg"});
   check_choice(p, l, "device", c.device, {"auto", "cpu", "cuda"});
+  check_range(p, l, "cpu_threads", c.cpu_threads, 0, 1024, "0 (the usable cores) to 1024");
   check_choice(p, l, "log_level", c.log_level, {"trace", "debug", "info", "warn", "error"});
   if (!c.download_glob.empty() && c.download_glob.find('/') != std::string::npos) {
     p.add(l.of("download_glob"), "download_glob", "must match file names, without '/'");

@@ -186,6 +186,10 @@ std::vector<KeyDef> build_table() {
       gpu_list("gpu_num", "CUDA device index to use (None: the first). A list of indices with --nproc "
                           "trains on several GPUs. Without CUDA, training runs on the CPU."),
       string("device", &C::device, "auto", "auto (CUDA when present, else CPU), cpu, or cuda.", true),
+      integer("cpu_threads", &C::cpu_threads, "0",
+              "Threads for CPU tensor work (training and sampling on the CPU, the reader's page decoding, "
+              "SWD); 0: the cores this process may use, shared among the --nproc ranks (OMP_NUM_THREADS, "
+              "when set, wins).", true),
       boolean("load_data", &C::load_data, "False", "Run the load_data stage: download PDFs from the "
               "Internet Archive and turn their pages into the HDF5 training set."),
       boolean("train", &C::train, "False", "Run the train stage on data_hdf5."),

@@ -15,6 +15,7 @@
 #include "deepzine/imageio/png.h"
 #include "deepzine/pages/dataset_writer.h"
 #include "deepzine/util/atomic_file.h"
+#include "deepzine/util/cpu.h"
 #include "deepzine/util/progress.h"
 
 namespace deepzine::pages {
@@ -39,7 +40,7 @@ namespace {
 
 int worker_count(int requested) {
   if (requested > 0) return requested;
-  return std::max(1u, std::thread::hardware_concurrency());
+  return util::usable_cores();
 }
 
 // Runs fn(i) for i in [0, n) on `workers` threads.

@@ -1,14 +1,37 @@
 #include "deepzine/stages/device.h"
 
+#include <algorithm>
+#include <cstdlib>
+
 #include <ATen/Context.h>
+#include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
 #include <spdlog/spdlog.h>
 
 #include "deepzine/ops/ops.h"
+#include "deepzine/util/cpu.h"
 #include "deepzine/util/error.h"
 
 namespace deepzine::stages {
+
+int configure_cpu_threads(const config::Config& cfg) {
+  int threads = cfg.cpu_threads;
+  const char* why = "cpu_threads";
+  if (threads <= 0) {
+    if (std::getenv("OMP_NUM_THREADS")) {
+      spdlog::info("CPU: {} thread(s) (OMP_NUM_THREADS)", at::get_num_threads());
+      return at::get_num_threads();
+    }
+    int local_ranks = 1;
+    if (const char* l = std::getenv("LOCAL_WORLD_SIZE")) local_ranks = std::max(1, std::atoi(l));
+    threads = std::max(1, util::usable_cores() / local_ranks);
+    why = local_ranks > 1 ? "usable cores / local ranks" : "usable cores";
+  }
+  if (threads != at::get_num_threads()) at::set_num_threads(threads);
+  spdlog::info("CPU: {} thread(s) ({})", threads, why);
+  return threads;
+}
 
 torch::Device resolve_device(const config::Config& cfg, int local_rank) {
   if (cfg.device == "cpu") {

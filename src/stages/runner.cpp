@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "deepzine/stages/device.h"
 #include "deepzine/stages/stages.h"
 #include "deepzine/util/error.h"
 
@@ -42,6 +43,11 @@ int run_stages(const config::Config& cfg, const std::vector<Stage>& only) {
                          {Stage::kTrain, &run_train},
                          {Stage::kInference, &run_inference},
                          {Stage::kInterpolation, &run_interpolation}};
+  if (std::any_of(std::begin(order), std::end(order), [&](const Entry& e) {
+        return e.stage != Stage::kLoadData && stage_selected(cfg, e.stage, only);
+      })) {
+    configure_cpu_threads(cfg);
+  }
   int status = util::kExitOk;
   int ran = 0;
   for (const auto& e : order) {

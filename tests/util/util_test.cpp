@@ -3,9 +3,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "deepzine/imageio/png.h"
 #include "deepzine/util/atomic_file.h"
+#include "deepzine/util/cpu.h"
 #include "deepzine/util/paths.h"
 #include "deepzine/util/progress.h"
 
@@ -142,4 +144,21 @@ TEST(Interrupt, FirstSignalSetsTheFlagWithoutKilling) {
   EXPECT_TRUE(util::interrupted());
   EXPECT_NE(err.find("interrupt received"), std::string::npos);
   util::clear_interrupted();
+}
+
+TEST(Cpu, CgroupQuotaAndUsableCores) {
+  const fs::path dir = temp_dir("cpu");
+  auto quota = [&](const std::string& text) {
+    std::ofstream(dir / "cpu.max") << text;
+    return util::cgroup_quota_cores(dir / "cpu.max");
+  };
+  EXPECT_EQ(quota("max 100000\n"), 0);       // no quota
+  EXPECT_EQ(quota("200000 100000\n"), 2);
+  EXPECT_EQ(quota("350000 100000\n"), 3);    // whole cores
+  EXPECT_EQ(quota("50000 100000\n"), 1);     // half a core still gets a thread
+  EXPECT_EQ(quota("garbage\n"), 0);
+  EXPECT_EQ(util::cgroup_quota_cores(dir / "absent"), 0);
+  const int cores = util::usable_cores();
+  EXPECT_GE(cores, 1);
+  EXPECT_LE(cores, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
 }

@@ -24,6 +24,7 @@ struct Config {
   // ---- devices and run
   std::vector<int> gpu_num;      // empty = None (first CUDA device); a list for multi-GPU
   std::string device = "auto";   // new: auto | cpu | cuda
+  int cpu_threads = 0;            // new: LibTorch CPU threads; 0 = the usable cores (shared by local ranks)
   std::optional<int64_t> random_seed;
   std::string log_level = "info";  // new
 
