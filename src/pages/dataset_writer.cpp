@@ -122,21 +122,21 @@ struct DatasetWriter::Impl {
 
   // data_<size>: a virtual dataset with one mapping per run of same-kind pages (one per channel for
   // grey runs shown as RGB), so h5py users see the pages as they were rendered.
-  void write_view(size_t level) {
+  // rows: each page's row in its store (the pages/row index), so a run's source starts at rows[start].
+  void write_view(size_t level, const std::vector<int64_t>& rows) {
     const hsize_t s = static_cast<hsize_t>(sizes[level]), c = static_cast<hsize_t>(layout.channels);
     const hsize_t n = kind.size();
     hsize_t dims[4] = {n, s, s, c};
     H5::DataSpace view_space(4, dims);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_layout(dcpl, H5D_VIRTUAL);
-    int64_t next_row[4] = {0, 0, 0, 0};
     for (size_t start = 0; start < n;) {
       const int k = kind[start];
       size_t end = start;
       while (end < n && kind[end] == k) ++end;
       const hsize_t len = end - start;
       H5::DataSpace source_space(4, dims_of(store(level, k)).data());
-      hsize_t src_start[4] = {hsize_t(next_row[k]), 0, 0, 0}, src_count[4] = {len, s, s, hsize_t(k)};
+      hsize_t src_start[4] = {hsize_t(rows[start]), 0, 0, 0}, src_count[4] = {len, s, s, hsize_t(k)};
       source_space.selectHyperslab(H5S_SELECT_SET, src_count, src_start);
       // A grey run is mapped into every channel of the view; an RGB run (or a grey file) maps once.
       const hsize_t copies = (k == 1) ? c : 1;
@@ -150,7 +150,6 @@ struct DatasetWriter::Impl {
           throw std::runtime_error("cannot map pages into " + view_name(sizes[level]));
         }
       }
-      next_row[k] += static_cast<int64_t>(len);
       start = end;
     }
     hid_t ds = H5Dcreate2(file.getId(), view_name(sizes[level]).c_str(), H5T_NATIVE_UINT8, view_space.getId(),
@@ -322,7 +321,7 @@ void DatasetWriter::close() try {
   for (size_t r = 0; r < m.kind.size(); ++r) rows[r] = next[m.kind[r]]++;
   write_index(m.file, kKindName, H5::PredType::NATIVE_UINT8, m.kind);
   write_index(m.file, kRowName, H5::PredType::NATIVE_INT64, rows);
-  for (size_t i = 0; i < m.sizes.size(); ++i) m.write_view(i);
+  for (size_t i = 0; i < m.sizes.size(); ++i) m.write_view(i, rows);
 
   H5::Group root = m.file.openGroup("/");
   write_attr(root, "format_version", H5::PredType::NATIVE_INT, kDatasetFormatVersion);
