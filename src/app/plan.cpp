@@ -43,15 +43,23 @@ void print_plan(std::ostream& out, const config::Config& c, const std::vector<st
                "pages {}x{} ({} channel(s), page_fit {}), overwrite {}\n",
                c.download_pdf ? "download" : "no download", c.internetarchive_collection,
                c.internetarchive_base_url, c.pdf_num ? std::to_string(*c.pdf_num) : "all", c.download_workers,
-               c.download_glob, c.data_output_size, c.data_output_size, c.channels, c.page_fit,
+               c.download_glob, c.data_output_size, c.data_output_size,
+               c.channels ? std::to_string(*c.channels) : "3, grey pages stored once", c.page_fit,
                c.overwrite ? "True" : "False");
   }
 
   // The same derivations the train stage uses, so the plan is what will run.
   const model::ArchitectureSpec arch = stages::architecture_of(c);
   const model::ScheduleSpec sched = stages::schedule_of(c);
-  fmt::print(out, "\nmodel: latent {}, {} channel(s), max_filter {}{}\n", arch.latent_size, arch.channels,
+  fmt::print(out, "\nmodel: latent {}, {} channel(s), max_filter {}{}\n", arch.latent_size,
+             c.channels ? std::to_string(*c.channels) : "1 or 3 (channels None: 1 if every page of data_hdf5 is grey)",
              arch.max_filter, c.pretrained_model ? " (legacy architecture of the original DeepZine)" : "");
+  if (c.train) {
+    fmt::print(out, "training: learning rate {}{}, augmentation of D's inputs: {}, EMA half-life {} kimg (ramp-up {})\n",
+               c.learning_rate, c.learning_rate < 5e-4 ? " (below Karras's 0.001 for equalized layers: slow)" : "",
+               c.augment, c.ema_beta ? fmt::format("from ema_beta {}", *c.ema_beta) : fmt::format("{}", c.ema_kimg),
+               c.ema_rampup);
+  }
   fmt::print(out, "resolution schedule ({} process(es); batch is per process, effective batch = batch x {}):\n",
              nproc, nproc);
   if (nproc > 1) {

@@ -92,6 +92,23 @@ void check_choice(Problems& p, const Lines& l, const std::string& key, const std
   p.add(l.of(key), key, "'" + v + "' is not one of the allowed values: " + list);
 }
 
+// `augment`: none, or a comma-separated list of the transforms train/augment.h implements.
+void check_augment(Problems& p, const Lines& l, const std::string& v) {
+  if (v == "none" || v == "None") return;
+  std::stringstream list(v);
+  std::string word;
+  while (std::getline(list, word, ',')) {
+    word.erase(0, word.find_first_not_of(" \t"));
+    word.erase(word.find_last_not_of(" \t") + 1);
+    if (word != "translation" && word != "cutout" && word != "color" && word != "colour") {
+      p.add(l.of("augment"), "augment",
+            "'" + word + "' is not an augmentation (allowed: none, or a comma-separated list of translation, cutout, "
+            "color; flips and rotations are left out on purpose: they teach mirrored text)");
+      return;
+    }
+  }
+}
+
 void validate(const Config& c, const Lines& l, Problems& p) {
   for (const char* key : {"data_output_size", "gan_output_size", "gan_starting_size",
                           "batch_size_reduction_transition_size", "filter_num_reduction_transition_size"}) {
@@ -141,14 +158,17 @@ void validate(const Config& c, const Lines& l, Problems& p) {
   check_range(p, l, "download_timeout", c.download_timeout, 0.1, 86400, "0.1 to 86400 seconds");
   check_range(p, l, "load_workers", c.load_workers, 0, 1024, "0 (all cores) to 1024");
   check_range(p, l, "learning_rate", c.learning_rate, 1e-12, 10, "a positive number such as 0.0001");
-  check_range(p, l, "ema_beta", c.ema_beta, 0, 0.999999999, "0 <= ema_beta < 1");
+  if (c.ema_beta) check_range(p, l, "ema_beta", *c.ema_beta, 0, 0.999999999, "0 <= ema_beta < 1, or None");
+  check_range(p, l, "ema_kimg", c.ema_kimg, 0, 1e6, "0 (no averaging) or more thousands of images");
+  check_range(p, l, "ema_rampup", c.ema_rampup, 0, 1, "0 (off) to 1");
   check_range(p, l, "swd_image_num", c.swd_image_num, 0, 1e6, "0 (off) or more");
   check_range(p, l, "movie_framerate", c.movie_framerate, 0.1, 1000, "0.1 to 1000");
   check_range(p, l, "distributed_timeout", c.distributed_timeout, 1, 86400, "1 to 86400 seconds");
   if (c.pdf_num && *c.pdf_num < 1) check_range(p, l, "pdf_num", double(*c.pdf_num), 1, 1e12, "1 or more, or None");
-  if (c.channels != 1 && c.channels != 3) {
-    p.add(l.of("channels"), "channels", std::to_string(c.channels) + " is not allowed (allowed: 1 or 3)");
+  if (c.channels && *c.channels != 1 && *c.channels != 3) {
+    p.add(l.of("channels"), "channels", "this value is not allowed (allowed: 1, 3 or None)");
   }
+  check_augment(p, l, c.augment);
   check_choice(p, l, "page_fit", c.page_fit, {"stretch", "pad", "crop"});
   check_choice(p, l, "interpolation_method", c.interpolation_method, {"slerp", "linear", "tozero"});
   check_choice(p, l, "inference_output_format", c.inference_output_format, {"png", "jpg", "jpeg"});

@@ -113,6 +113,22 @@ KeyDef optional_small_int(const char* name, Field<std::optional<int>> f, const c
               });
 }
 
+KeyDef optional_float(const char* name, Field<std::optional<double>> f, const char* def, const char* doc,
+                      bool added = false) {
+  std::string key = name;
+  return make(name, "float or None", def, doc, added, [f, key](Config& c, const YAML::Node& v, Problems& p) {
+    if (is_none(v)) {
+      c.*f = std::nullopt;
+      return;
+    }
+    double x = 0;
+    if (!parse_float(v, x)) {
+      p.add(v.Mark(), key, "expected a number or None, got '" + scalar_text(v) + "'");
+      return;
+    }
+    c.*f = x;
+  });
+}
 KeyDef floating(const char* name, Field<double> f, const char* def, const char* doc, bool added = false) {
   std::string key = name;
   return make(name, "float", def, doc, added, [f, key](Config& c, const YAML::Node& v, Problems& p) {
@@ -252,11 +268,15 @@ std::vector<KeyDef> build_table() {
       integer("gan_starting_size", &C::gan_starting_size, "4",
               "First resolution trained; larger than 4 continues from the model saved at half of it."),
       integer("gan_output_size", &C::gan_output_size, "128", "Final resolution of the GAN (power of two)."),
-      floating("learning_rate", &C::learning_rate, "0.0001", "Adam learning rate of D and G."),
+      floating("learning_rate", &C::learning_rate, "0.001",
+               "Adam learning rate of D and G (Karras's 0.001 for the equalized layers; the original's 0.0001 "
+               "was for weights without equalized learning rate and is a ~10x smaller step here)."),
       integer("iterations_per_stage", &C::iterations_per_stage, "10000",
               "Steps of each stage (each resolution has a fade-in stage and a stable stage)."),
       integer("latent_size", &C::latent_size, "128", "Dimension of the latent vector."),
-      integer("channels", &C::channels, "3", "3 (RGB) or 1 (grey) for data and model."),
+      optional_small_int("channels", &C::channels,
+                         "3 (RGB) or 1 (grey) for data and model. None: the training set decides (1 when every "
+                         "page of data_hdf5 is grey, else 3); load_data then renders RGB and stores grey pages once."),
       integer("batch_size", &C::batch_size, "16", "Training batch size (per process)."),
       integer("batch_size_reduction_transition_size", &C::batch_size_reduction_transition_size, "128",
               "From this resolution on, reduced_batch_size is used."),
@@ -270,8 +290,19 @@ std::vector<KeyDef> build_table() {
                          "Depth form of filter_num_reduction_transition_size (wins when set)."),
       integer("discriminator_updates", &C::discriminator_updates, "1", "D updates per step."),
       integer("generator_updates", &C::generator_updates, "1", "G updates per step."),
-      floating("ema_beta", &C::ema_beta, "0.999",
-               "Decay of the moving average of G's weights used for samples and inference.", true),
+      floating("ema_kimg", &C::ema_kimg, "10",
+               "Half-life, in thousands of images, of the moving average of G's weights that makes samples and "
+               "inference images.", true),
+      floating("ema_rampup", &C::ema_rampup, "0.05",
+               "The average's half-life never exceeds this fraction of the images seen at the current "
+               "resolution, so short runs and fresh blocks are not averaged with their random start (0: off).",
+               true),
+      optional_float("ema_beta", &C::ema_beta, "None",
+                     "A fixed decay per step for the moving average instead of ema_kimg (ema_rampup still applies).",
+                     true),
+      string("augment", &C::augment, "translation,color",
+             "Augmentation of D's inputs, reals and fakes alike (DiffAugment): none, or a comma-separated list of "
+             "translation (white padding), cutout (white), color (brightness, contrast). Never flips.", true),
       integer("swd_image_num", &C::swd_image_num, "1024",
               "Images per side for the sliced Wasserstein distance at each stage end (0: off).", true),
       boolean("cuda_kernels", &C::cuda_kernels, "True", "Use the fused CUDA kernels on GPU.", true),

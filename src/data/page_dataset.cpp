@@ -51,7 +51,41 @@ class Inflater {
 #endif
 };
 
+// ITU-R BT.601 luma weights: a colour page read by a grey model looks as it would printed in grey.
+constexpr float kLuma[3] = {0.299f, 0.587f, 0.114f};
+inline float luma(const uint8_t* rgb) { return kLuma[0] * rgb[0] + kLuma[1] * rgb[1] + kLuma[2] * rgb[2]; }
+
 }  // namespace
+
+PageColours page_colours(const std::filesystem::path& file) {
+  H5::Exception::dontPrint();
+  PageColours out;
+  const std::vector<int> sizes = available_resolutions(file);
+  if (sizes.empty()) throw error(file, "has no data_<size> pages; run load_data to create it");
+  try {
+    H5::H5File f(file.string(), H5F_ACC_RDONLY);
+    if (f.nameExists("pages") && f.nameExists(pages::kKindName)) {
+      H5::DataSet kind_ds = f.openDataSet(pages::kKindName);
+      H5::DataSpace space = kind_ds.getSpace();
+      if (space.getSimpleExtentNdims() != 1) throw error(file, std::string(pages::kKindName) + " is not a list");
+      hsize_t n = 0;
+      space.getSimpleExtentDims(&n);
+      std::vector<uint8_t> kind(n);
+      if (n > 0) kind_ds.read(kind.data(), H5::PredType::NATIVE_UINT8);
+      for (uint8_t k : kind) (k == 1 ? out.grey : out.colour) += 1;
+      return out;
+    }
+    H5::DataSet view = f.openDataSet(pages::view_name(sizes.front()));
+    H5::DataSpace space = view.getSpace();
+    hsize_t dims[4] = {0, 0, 0, 0};
+    if (space.getSimpleExtentNdims() != 4) throw error(file, pages::view_name(sizes.front()) + " is not 4-D");
+    space.getSimpleExtentDims(dims);
+    (dims[3] == 1 ? out.grey : out.colour) = static_cast<int64_t>(dims[0]);
+  } catch (const H5::Exception& e) {
+    throw error(file, "cannot read its page index (" + e.getDetailMsg() + "); rebuild it with load_data");
+  }
+  return out;
+}
 
 std::vector<int> available_resolutions(const std::filesystem::path& file) {
   H5::Exception::dontPrint();
@@ -91,7 +125,8 @@ struct PageDataset::Impl {
   std::vector<uint8_t> page_store;  // per page, index into stores (format 1: empty, all in stores[0])
   std::vector<int64_t> page_row;    // per page, its row there (format 1: empty, the page number)
   int64_t rows = 0;
-  int channels = 0;
+  int channels = 0;      // of the view data_<size>
+  int out_channels = 0;  // of the batches
   std::vector<int> sizes;
 
   std::thread worker;
@@ -114,7 +149,7 @@ struct PageDataset::Impl {
   }
 
   torch::Tensor read_batch_raw(const std::vector<int64_t>& rows_wanted) {
-    const int64_t r = opt.resolution, c = channels, b = static_cast<int64_t>(rows_wanted.size());
+    const int64_t r = opt.resolution, c = out_channels, b = static_cast<int64_t>(rows_wanted.size());
     std::vector<std::vector<uint8_t>> packed(b);
     std::vector<int> stored_channels(b);
     std::vector<char> deflated(b);
@@ -139,7 +174,7 @@ struct PageDataset::Impl {
     float* dst = out.data_ptr<float>();
     std::atomic<bool> bad{false};
     at::parallel_for(0, b, 1, [&](int64_t begin, int64_t end) {
-      std::vector<uint8_t> page(static_cast<size_t>(r * r * c));
+      std::vector<uint8_t> page(static_cast<size_t>(r * r * 3));
       Inflater inflater;
       for (int64_t i = begin; i < end; ++i) {
         const int64_t sc = stored_channels[i];
@@ -156,9 +191,11 @@ struct PageDataset::Impl {
         if (sc == 1) {
           for (int64_t p = 0; p < r * r; ++p) o[p] = px[p] / 127.5f - 1.0f;
           for (int64_t ch = 1; ch < c; ++ch) std::copy(o, o + r * r, o + ch * r * r);
+        } else if (c == 1) {  // a colour page for a grey model
+          for (int64_t p = 0; p < r * r; ++p) o[p] = luma(px + p * sc) / 127.5f - 1.0f;
         } else {
           for (int64_t p = 0; p < r * r; ++p)
-            for (int64_t ch = 0; ch < c; ++ch) o[ch * r * r + p] = px[p * c + ch] / 127.5f - 1.0f;
+            for (int64_t ch = 0; ch < c; ++ch) o[ch * r * r + p] = px[p * sc + ch] / 127.5f - 1.0f;
         }
       }
     });
@@ -183,6 +220,11 @@ struct PageDataset::Impl {
     }
     torch::Tensor out = raw.permute({0, 3, 1, 2});
     out = is_float ? out.contiguous() : out.to(torch::kFloat32).div_(127.5).sub_(1.0).contiguous();
+    if (out_channels == 1 && c == 3) {
+      out = (out.select(1, 0) * kLuma[0] + out.select(1, 1) * kLuma[1] + out.select(1, 2) * kLuma[2]).unsqueeze(1);
+    } else if (out_channels == 3 && c == 1) {
+      out = out.expand({b, 3, r, r}).contiguous();
+    }
     if (opt.pin_memory) out = out.pin_memory();
     return out;
   }
@@ -261,8 +303,15 @@ struct PageDataset::Impl {
 
   void run() {
     try {
-      std::vector<int64_t> order = epoch_order(0);
-      size_t pos = 0;
+      // Skip start_batch batches: whole epochs by arithmetic, then a part of one.
+      const int64_t per_epoch = static_cast<int64_t>(epoch_order(0).size());
+      const int64_t skipped = opt.start_batch * opt.batch_size;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        epoch = per_epoch > 0 ? skipped / per_epoch : 0;
+      }
+      std::vector<int64_t> order = epoch_order(epoch);
+      size_t pos = static_cast<size_t>(per_epoch > 0 ? skipped % per_epoch : 0);
       for (;;) {
         std::vector<int64_t> batch;
         while (static_cast<int>(batch.size()) < opt.batch_size) {
@@ -292,6 +341,7 @@ PageDataset::PageDataset(PageDatasetOptions options) : impl_(std::make_unique<Im
   auto& m = *impl_;
   m.opt = std::move(options);
   if (m.opt.batch_size < 1) throw error(m.opt.file, "batch size must be at least 1");
+  if (m.opt.start_batch < 0) throw error(m.opt.file, "start batch must not be negative");
   if (m.opt.world_size < 1 || m.opt.rank < 0 || m.opt.rank >= m.opt.world_size) {
     throw error(m.opt.file, "invalid rank " + std::to_string(m.opt.rank) + " of " + std::to_string(m.opt.world_size));
   }
@@ -320,6 +370,10 @@ PageDataset::PageDataset(PageDatasetOptions options) : impl_(std::make_unique<Im
   }
   m.rows = static_cast<int64_t>(dims[0]);
   m.channels = static_cast<int>(dims[3]);
+  if (m.opt.channels != 0 && m.opt.channels != 1 && m.opt.channels != 3) {
+    throw error(m.opt.file, "cannot read pages as " + std::to_string(m.opt.channels) + " channels (1 or 3)");
+  }
+  m.out_channels = m.opt.channels != 0 ? m.opt.channels : m.channels;
   if (m.rows < m.opt.world_size) throw error(m.opt.file, name + " has only " + std::to_string(m.rows) + " page(s)");
   const H5T_class_t cls = m.data.getTypeClass();
   if (cls == H5T_FLOAT) {
@@ -357,7 +411,7 @@ torch::Tensor PageDataset::next_batch() {
 }
 
 int64_t PageDataset::size() const { return impl_->rows; }
-int PageDataset::channels() const { return impl_->channels; }
+int PageDataset::channels() const { return impl_->out_channels; }
 std::vector<int> PageDataset::resolutions() const { return impl_->sizes; }
 int64_t PageDataset::epoch() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);

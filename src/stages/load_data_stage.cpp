@@ -49,7 +49,7 @@ int run_load_data(const config::Config& cfg) {
   b.output_file = hdf5;
   b.image_directory = cfg.image_directory;
   b.max_size = cfg.data_output_size;
-  b.channels = cfg.channels;
+  b.channels = cfg.channels.value_or(3);  // None: RGB, grey pages stored once; training picks 1 or 3
   b.page_fit = cfg.page_fit;
   b.compact_grey_pages = cfg.compact_grey_pages;
   b.workers = cfg.load_workers;

@@ -15,6 +15,36 @@
 #include "parallel.h"
 
 namespace deepzine::stages {
+namespace {
+
+// channels: None lets the pages decide: a grey model when every page is grey (most typeset and
+// scanned books), which spends no capacity on colour and cannot produce colour casts.
+int model_channels(const config::Config& cfg, const std::filesystem::path& data_file) {
+  if (cfg.channels) return *cfg.channels;
+  data::PageColours colours;
+  try {
+    colours = data::page_colours(data_file);
+  } catch (const std::exception& e) {
+    throw util::StageError(std::string("train: ") + e.what());
+  }
+  const int channels = colours.suggested_channels();
+  spdlog::info("train: channels {} ({}): {} grey and {} colour page(s) in {}; set channels: 1 or 3 to choose",
+               channels, channels == 1 ? "grey model" : "RGB model", colours.grey, colours.colour, data_file.string());
+  return channels;
+}
+
+// The original DeepZine's 1e-4 was a step for weights carrying the He scale; every layer here has the
+// equalized learning rate, where the same number is a ~10x smaller step (docs/training.md).
+void warn_about_learning_rate(double lr) {
+  if (lr >= 5e-4) return;
+  spdlog::warn("train: learning_rate {} is used as given. It is the original DeepZine's value for weights without "
+               "equalized learning rate; this project's layers are equalized (Karras et al.), where it is a ~10x "
+               "smaller step and trains slower (docs/BENCHMARKS.md, 'learning rate'). 0.001 is Karras's value: "
+               "--set learning_rate=0.001",
+               lr);
+}
+
+}  // namespace
 
 int run_train(const config::Config& cfg) {
   const auto data_file = *cfg.data_hdf5;
@@ -37,11 +67,18 @@ int run_train(const config::Config& cfg) {
 
   train::TrainerOptions o;
   o.arch = architecture_of(cfg);
+  o.arch.channels = model_channels(cfg, data_file);
   o.schedule = schedule_of(cfg);
   o.adam.lr = cfg.learning_rate;
+  warn_about_learning_rate(cfg.learning_rate);
   o.discriminator_updates = cfg.discriminator_updates;
   o.generator_updates = cfg.generator_updates;
-  o.ema_beta = cfg.ema_beta;
+  o.ema.half_life_kimg = cfg.ema_kimg;
+  o.ema.rampup = cfg.ema_rampup;
+  o.ema.fixed_beta = cfg.ema_beta;
+  o.augment = train::parse_augment(cfg.augment);
+  spdlog::info("train: augmentation of D's inputs: {}; EMA half-life {} kimg, ramp-up {}", o.augment.describe(),
+               cfg.ema_kimg, cfg.ema_rampup);
   o.save_interval = cfg.model_save_interval_steps;
   o.sample_interval = cfg.model_sample_interval_steps;
   o.log_interval = cfg.model_loss_output_interval_steps;
@@ -57,29 +94,29 @@ int run_train(const config::Config& cfg) {
   std::unique_ptr<ParallelTraining> parallel;
   if (ranks.world_size > 1) parallel = std::make_unique<ParallelTraining>(cfg, o.device, o);
 
-  // One streaming reader per (resolution, batch); the previous stage's is dropped when a new one opens.
+  // One streaming reader per stage, shuffled by (seed, stage) and opened at the batch asked for, so a
+  // resumed run reads what the interrupted one would have; the previous stage's is dropped.
   std::unique_ptr<data::PageDataset> reader;
-  int reader_res = 0, reader_batch = 0;
-  uint64_t reader_seed = o.seed;
-  train::BatchFn reals = [&](int res, int batch) {
-    if (!reader || reader_res != res || reader_batch != batch) {
+  int reader_stage = -1;
+  int64_t reader_next = 0;
+  train::BatchFn reals = [&](const train::BatchRequest& want) {
+    if (!reader || reader_stage != want.stage || reader_next != want.step) {
       reader.reset();
       data::PageDatasetOptions d;
       d.file = data_file;
-      d.resolution = res;
-      d.batch_size = batch;
-      d.seed = reader_seed++;
+      d.resolution = want.resolution;
+      d.batch_size = want.batch_size;
+      d.seed = o.seed + 1000003ull * static_cast<uint64_t>(want.stage + 1);
+      d.start_batch = want.step;
       d.pin_memory = o.device.is_cuda();
       d.rank = ranks.rank;  // same permutation on every rank (same seed), disjoint shares
       d.world_size = ranks.world_size;
+      d.channels = o.arch.channels;  // colour pages turn grey for a grey model, grey ones repeat for RGB
       reader = std::make_unique<data::PageDataset>(d);
-      if (reader->channels() != cfg.channels) {
-        throw util::StageError("train: " + data_file.string() + " has " + std::to_string(reader->channels()) +
-                               "-channel pages but channels is " + std::to_string(cfg.channels));
-      }
-      reader_res = res;
-      reader_batch = batch;
+      reader_stage = want.stage;
+      reader_next = want.step;
     }
+    ++reader_next;
     return reader->next_batch();
   };
   try {

@@ -2,18 +2,38 @@
 
 #include <torch/torch.h>
 
-#include <cmath>
+#include <stdexcept>
+#include <type_traits>
 
 namespace deepzine::train {
+namespace {
 
-Adam::Adam(torch::nn::Module& module, AdamOptions options) : o_(options) {
+// torch::optim keys its per-parameter state by the TensorImpl: as a string in LibTorch 1.x, as the
+// pointer itself in 2.x.
+template <typename Map>
+auto state_key(const torch::Tensor& p) {
+  using Key = typename std::decay_t<Map>::key_type;
+  if constexpr (std::is_same_v<Key, std::string>) {
+    return c10::guts::to_string(p.unsafeGetTensorImpl());
+  } else {
+    return static_cast<Key>(p.unsafeGetTensorImpl());
+  }
+}
+
+}  // namespace
+
+Adam::Adam(torch::nn::Module& module, AdamOptions options) {
   for (auto& p : module.named_parameters()) {
     names_.push_back(p.key());
     params_.push_back(p.value());
-    exp_avg_.push_back(torch::zeros_like(p.value()));
-    exp_avg_sq_.push_back(torch::zeros_like(p.value()));
   }
+  auto adam_options = torch::optim::AdamOptions(options.lr)
+                          .betas(std::make_tuple(options.beta1, options.beta2))
+                          .eps(options.eps);
+  adam_ = std::make_unique<torch::optim::Adam>(params_, adam_options);
 }
+
+Adam::~Adam() = default;
 
 void Adam::zero_grad() {
   for (auto& p : params_) {
@@ -22,48 +42,62 @@ void Adam::zero_grad() {
 }
 
 void Adam::step() {
-  torch::NoGradGuard no_grad;
-  ++steps_;
-  const double bc1 = 1.0 - std::pow(o_.beta1, static_cast<double>(steps_));
-  const double bc2 = 1.0 - std::pow(o_.beta2, static_cast<double>(steps_));
-  const double step_size = o_.lr / bc1;
-  const double bc2_sqrt = std::sqrt(bc2);
-  for (size_t i = 0; i < params_.size(); ++i) {
-    const torch::Tensor& g = params_[i].grad();
-    if (!g.defined()) continue;  // blocks of resolutions not trained yet
-    exp_avg_[i].mul_(o_.beta1).add_(g, 1.0 - o_.beta1);
-    exp_avg_sq_[i].mul_(o_.beta2).addcmul_(g, g, 1.0 - o_.beta2);
-    torch::Tensor denom = (exp_avg_sq_[i].sqrt() / bc2_sqrt).add_(o_.eps);
-    params_[i].addcdiv_(exp_avg_[i], denom, -step_size);
-  }
+  adam_->step();
   zero_grad();
+}
+
+void Adam::reset() { adam_->state().clear(); }
+
+int64_t Adam::steps_of(const std::string& name) const {
+  auto& states = adam_->state();
+  for (size_t i = 0; i < names_.size(); ++i) {
+    if (names_[i] != name) continue;
+    auto it = states.find(state_key<decltype(states)>(params_[i]));
+    if (it == states.end()) return 0;
+    return static_cast<const torch::optim::AdamParamState&>(*it->second).step();
+  }
+  return 0;
 }
 
 model::TensorMap Adam::state() const {
   model::TensorMap out;
+  auto& states = adam_->state();
   for (size_t i = 0; i < names_.size(); ++i) {
-    out[names_[i] + ".exp_avg"] = exp_avg_[i].detach().to(torch::kCPU).clone();
-    out[names_[i] + ".exp_avg_sq"] = exp_avg_sq_[i].detach().to(torch::kCPU).clone();
+    auto it = states.find(state_key<decltype(states)>(params_[i]));
+    if (it == states.end()) continue;
+    const auto& s = static_cast<const torch::optim::AdamParamState&>(*it->second);
+    out[names_[i] + ".exp_avg"] = s.exp_avg().detach().to(torch::kCPU).clone();
+    out[names_[i] + ".exp_avg_sq"] = s.exp_avg_sq().detach().to(torch::kCPU).clone();
+    out[names_[i] + ".step"] = torch::tensor(s.step(), torch::kInt64);
   }
-  out["step"] = torch::tensor(steps_, torch::kInt64);
   return out;
 }
 
 void Adam::load_state(const model::TensorMap& state) {
   torch::NoGradGuard no_grad;
-  auto fetch = [&](const std::string& key, torch::Tensor& target) {
-    auto it = state.find(key);
-    if (it == state.end() || it->second.sizes() != target.sizes()) {
-      throw std::runtime_error("optimizer state '" + key + "' is missing or has the wrong shape");
-    }
-    target.copy_(it->second);
-  };
+  auto& states = adam_->state();
+  states.clear();
+  // Checkpoints before per-parameter steps kept one counter for every parameter.
+  auto shared_step = state.find("step");
   for (size_t i = 0; i < names_.size(); ++i) {
-    fetch(names_[i] + ".exp_avg", exp_avg_[i]);
-    fetch(names_[i] + ".exp_avg_sq", exp_avg_sq_[i]);
+    const std::string& name = names_[i];
+    auto avg = state.find(name + ".exp_avg"), avg_sq = state.find(name + ".exp_avg_sq");
+    if (avg == state.end() && avg_sq == state.end()) continue;  // never updated
+    if (avg == state.end() || avg_sq == state.end() || avg->second.sizes() != params_[i].sizes() ||
+        avg_sq->second.sizes() != params_[i].sizes()) {
+      throw std::runtime_error("optimizer state of '" + name + "' is incomplete or has the wrong shape");
+    }
+    auto step = state.find(name + ".step");
+    int64_t steps = step != state.end() ? step->second.item<int64_t>()
+                                        : (shared_step != state.end() ? shared_step->second.item<int64_t>() : 0);
+    // The earlier layout kept zero moments for parameters never updated.
+    if (steps <= 0 || (step == state.end() && !avg_sq->second.any().item<bool>())) continue;
+    auto s = std::make_unique<torch::optim::AdamParamState>();
+    s->step(steps);
+    s->exp_avg(avg->second.to(params_[i].options()).clone());
+    s->exp_avg_sq(avg_sq->second.to(params_[i].options()).clone());
+    states[state_key<decltype(states)>(params_[i])] = std::move(s);
   }
-  auto it = state.find("step");
-  steps_ = it == state.end() ? 0 : it->second.item<int64_t>();
 }
 
 }  // namespace deepzine::train

@@ -3,7 +3,9 @@
 #include <torch/torch.h>
 
 #include "deepzine/ops/ops.h"
+#include "deepzine/train/augment.h"
 #include "deepzine/train/autocast.h"
+#include "deepzine/train/ema.h"
 #include "deepzine/train/trainer.h"
 
 namespace deepzine::train {
@@ -52,6 +54,15 @@ torch::Tensor TrainStep::gradient_penalty(const torch::Tensor& reals, const torc
   return (grad.flatten(1).norm(2, 1) - 1.0).pow(2).mean();
 }
 
+torch::Tensor TrainStep::augmented(const torch::Tensor& images) {
+  if (!o_.augment.any()) return images;
+  const int world = o_.parallel.world_size;
+  const int64_t b = images.size(0);
+  torch::Tensor params = draw_augment_params(o_.augment, world * b, images.size(2), noise_);
+  params = rank_slice(params, o_.parallel.rank, world, model::mbstd_group(b, 4)).contiguous();
+  return augment(images, params, o_.augment);
+}
+
 std::vector<StepStats> read_losses(const std::vector<StepLosses>& losses) {
   std::vector<StepStats> out(losses.size());
   if (losses.empty()) return out;
@@ -67,7 +78,7 @@ std::vector<StepStats> read_losses(const std::vector<StepLosses>& losses) {
   return out;
 }
 
-StepLosses TrainStep::run(const torch::Tensor& reals_in, int res, double alpha) {
+StepLosses TrainStep::run(const torch::Tensor& reals_in, int res, double alpha, std::optional<double> ema_decay) {
   StepLosses s;
   const int64_t b = reals_in.size(0);
   // During a fade-in the reals are blended like G's output: upsampled half-resolution -> full.
@@ -79,7 +90,7 @@ StepLosses TrainStep::run(const torch::Tensor& reals_in, int res, double alpha) 
   const auto dev = reals.device().type();
   for (auto& p : d_->parameters()) p.requires_grad_(true);
   for (int i = 0; i < o_.discriminator_updates; ++i) {
-    torch::Tensor fakes;
+    torch::Tensor fakes, d_reals;
     torch::Tensor d_real, d_fake;
     {
       Bf16Autocast autocast(amp, dev);
@@ -87,10 +98,14 @@ StepLosses TrainStep::run(const torch::Tensor& reals_in, int res, double alpha) 
         torch::NoGradGuard no_grad;
         fakes = g_->forward(noise(true, b, {o_.arch.latent_size}, reals), res, alpha).to(reals.scalar_type());
       }
-      d_real = d_->forward(reals, res, alpha).to(reals.scalar_type());
+      // D sees reals and fakes through the same random transforms (none when augment is off); the
+      // penalty below is taken on blends of what D saw.
+      d_reals = augmented(reals);
+      fakes = augmented(fakes);
+      d_real = d_->forward(d_reals, res, alpha).to(reals.scalar_type());
       d_fake = d_->forward(fakes, res, alpha).to(reals.scalar_type());
     }
-    torch::Tensor gp = gradient_penalty(reals, fakes, res, alpha);  // fp32: outside autocast
+    torch::Tensor gp = gradient_penalty(d_reals, fakes, res, alpha);  // fp32: outside autocast
     torch::Tensor drift = d_real.pow(2).mean();
     torch::Tensor loss = d_fake.mean() - d_real.mean() + o_.loss.gp_lambda * gp + o_.loss.drift * drift;
     opt_d_.zero_grad();
@@ -106,7 +121,7 @@ StepLosses TrainStep::run(const torch::Tensor& reals_in, int res, double alpha) 
     torch::Tensor loss;
     {
       Bf16Autocast autocast(amp, dev);
-      torch::Tensor fakes = g_->forward(noise(true, b, {o_.arch.latent_size}, reals), res, alpha);
+      torch::Tensor fakes = augmented(g_->forward(noise(true, b, {o_.arch.latent_size}, reals), res, alpha));
       loss = -d_->forward(fakes, res, alpha).to(reals.scalar_type()).mean();
     }
     opt_g_.zero_grad();
@@ -118,9 +133,11 @@ StepLosses TrainStep::run(const torch::Tensor& reals_in, int res, double alpha) 
   for (auto& p : d_->parameters()) p.requires_grad_(true);
   {
     torch::NoGradGuard no_grad;
+    // Without a decay from the trainer: the average's steady state (half-life, no ramp-up).
+    const double beta = ema_decay ? *ema_decay : ema_beta(o_.ema, b * o_.parallel.world_size, INT64_MAX / 2);
     auto src = g_->parameters();
     auto dst = g_ema_->parameters();
-    for (size_t i = 0; i < src.size(); ++i) dst[i].lerp_(src[i], 1.0 - o_.ema_beta);
+    for (size_t i = 0; i < src.size(); ++i) dst[i].lerp_(src[i], 1.0 - beta);
   }
   return s;
 }

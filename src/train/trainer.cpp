@@ -66,6 +66,17 @@ struct Trainer::Impl {
     fixed_z = torch::randn({16, o.arch.latent_size}, gen).to(o.device);
   }
 
+  // Images (all ranks) trained at stage `si`'s resolution after `steps` steps of it: the EMA's ramp-up
+  // restarts with each new resolution, whose new blocks start from their random initialisation.
+  int64_t images_at_resolution(int si, int64_t steps) const {
+    const int world = o.parallel.world_size;
+    int64_t images = steps * stages[si].batch_size * world;
+    for (int k = si - 1; k >= 0 && stages[k].resolution == stages[si].resolution; --k) {
+      images += stages[k].iterations * stages[k].batch_size * world;
+    }
+    return images;
+  }
+
   fs::path checkpoint_path(int res) const { return o.log_dir / std::to_string(res) / "checkpoint.pt"; }
 
   void save(int stage_index, int64_t stage_step, double alpha) {
@@ -159,13 +170,14 @@ struct Trainer::Impl {
     write(reals.slice(0, 0, std::min<int64_t>(16, reals.size(0))), "real");
   }
 
-  std::string stage_swd(const model::TrainingStage& st) {
+  std::string stage_swd(int si) {
+    const model::TrainingStage& st = stages[si];
     if (o.swd_images <= 0) return "";
     torch::NoGradGuard no_grad;
     std::vector<torch::Tensor> real_parts, fake_parts;
     int64_t have = 0;
-    while (have < o.swd_images) {
-      torch::Tensor r = reals(st.resolution, st.batch_size);
+    for (int64_t batch = st.iterations; have < o.swd_images; ++batch) {
+      torch::Tensor r = reals({st.resolution, st.batch_size, si, batch});
       real_parts.push_back(r.to(torch::kCPU));
       fake_parts.push_back(
           g_ema->forward(torch::randn({r.size(0), o.arch.latent_size}, torch::TensorOptions().device(o.device)),
@@ -280,10 +292,19 @@ void Trainer::run() {
       pending.clear();
       return stats.empty() ? s : stats.back();
     };
-    for (int64_t step = si == first_stage ? first_step : 0; step < st.iterations; ++step) {
+    const int64_t start_step = si == first_stage ? first_step : 0;
+    if (start_step == 0) {
+      // A new stage changes what the networks compute (a new block, or the fade-in ending): restart
+      // Adam's moments and warm-up, as Karras's reset_opt_for_new_lod.
+      m.opt_g->reset();
+      m.opt_d->reset();
+    }
+    for (int64_t step = start_step; step < st.iterations; ++step) {
       alpha = st.transition ? static_cast<double>(step) / st.iterations : 1.0;
-      torch::Tensor reals = m.reals(st.resolution, st.batch_size).to(m.o.device, /*non_blocking=*/true);
-      pending.emplace_back(m.global_step + 1, step_fn.run(reals, st.resolution, alpha));
+      torch::Tensor reals = m.reals({st.resolution, st.batch_size, si, step}).to(m.o.device, /*non_blocking=*/true);
+      const int64_t global_batch = reals.size(0) * par.world_size;
+      const double ema_decay = ema_beta(m.o.ema, global_batch, m.images_at_resolution(si, step + 1));
+      pending.emplace_back(m.global_step + 1, step_fn.run(reals, st.resolution, alpha, ema_decay));
       ++m.global_step;
       m.images_seen += reals.size(0);
       images_since_log += reals.size(0);
@@ -323,7 +344,7 @@ void Trainer::run() {
     progress.finish();
     if (!writer) continue;
     m.save(si, st.iterations, st.transition ? 1.0 : alpha);
-    const std::string swd = m.stage_swd(st);
+    const std::string swd = m.stage_swd(si);
     if (!swd.empty()) m.write_metrics(st, st.iterations, 1.0, m.curve.back().second, 0.0, swd);
     write_loss_curve(m.o.log_dir / ("loss_" + st.name() + ".png"), m.curve);
     spdlog::info("stage {} done: {}", st.name(), m.checkpoint_path(st.resolution).string());

@@ -58,17 +58,18 @@ class Training : public testing::Test {
     o.seed = 11;
     return o;
   }
-  // Reads pages from the real dataset, one reader per resolution.
+  // Reads pages from the real dataset, one reader per stage (opened at the batch asked for).
   train::BatchFn reals() {
     auto readers = std::make_shared<std::map<int, std::shared_ptr<data::PageDataset>>>();
-    return [readers](int res, int batch) {
-      auto& r = (*readers)[res];
+    return [readers](const train::BatchRequest& want) {
+      auto& r = (*readers)[want.stage];
       if (!r) {
         data::PageDatasetOptions d;
         d.file = root_ / "pages.h5";
-        d.resolution = res;
-        d.batch_size = batch;
-        d.seed = 3;
+        d.resolution = want.resolution;
+        d.batch_size = want.batch_size;
+        d.seed = 3 + want.stage;
+        d.start_batch = want.step;
         r = std::make_shared<data::PageDataset>(d);
       }
       return r->next_batch();

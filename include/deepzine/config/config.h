@@ -59,10 +59,10 @@ struct Config {
   std::optional<int> progressive_depth;
   int gan_starting_size = 4;
   int gan_output_size = 128;
-  double learning_rate = 1e-4;
+  double learning_rate = 1e-3;    // the original's default was 1e-4, for weights without equalized LR
   int64_t iterations_per_stage = 10000;
   int latent_size = 128;
-  int channels = 3;
+  std::optional<int> channels;    // None: from the page file (1 if every page is grey, else 3)
   int batch_size = 16;
   int batch_size_reduction_transition_size = 128;
   std::optional<int> batch_size_reduction_transition_depth;
@@ -72,7 +72,10 @@ struct Config {
   std::optional<int> filter_num_reduction_transition_depth;
   int discriminator_updates = 1;
   int generator_updates = 1;
-  double ema_beta = 0.999;        // new
+  std::optional<double> ema_beta; // new: a fixed per-step decay instead of ema_kimg
+  double ema_kimg = 10.0;         // new: half-life of the EMA generator in thousands of images
+  double ema_rampup = 0.05;       // new: half-life <= this x images seen at the resolution (0: off)
+  std::string augment = "translation,color";  // new: D's input augmentation (train/augment.h)
   int swd_image_num = 1024;       // new: images per side for the SWD at each stage end (0 = off)
   bool cuda_kernels = true;       // new: fused CUDA ops when on a GPU
   bool mixed_precision = false;   // new: bf16 autocast on GPU where numerically safe

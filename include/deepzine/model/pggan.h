@@ -62,7 +62,8 @@ class DiscriminatorImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Discriminator);
 
-// Largest divisor of batch not above `preferred` (minibatch stddev groups must divide the batch).
+// Minibatch-stddev group size: the largest divisor of batch in 2..preferred (groups must divide the
+// batch), else the whole batch (a prime batch; a group of 1 would give D a constant 0).
 int64_t mbstd_group(int64_t batch, int64_t preferred);
 
 }  // namespace deepzine::model

@@ -8,7 +8,7 @@ namespace deepzine::stages {
 inline model::ArchitectureSpec architecture_of(const config::Config& c) {
   model::ArchitectureSpec a;
   a.latent_size = c.latent_size;
-  a.channels = c.channels;
+  a.channels = c.channels.value_or(3);  // the train stage resolves None from the page file
   a.max_filter = c.max_filter;
   a.filter_reduction_depth = c.filter_num_reduction_transition_depth.value_or(
       model::log2_int(c.filter_num_reduction_transition_size) - 1);

@@ -1,6 +1,10 @@
 #pragma once
-// Adam (Kingma & Ba) with its state kept by parameter name, so checkpoints are plain name -> tensor
-// dicts that do not depend on LibTorch's optimizer internals (which differ between 1.x and 2.x).
+// Adam for D and G: torch::optim::Adam (one step counter per parameter, so a block that receives its
+// first gradient after the network grew gets Adam's bias-correction warm-up like any fresh parameter),
+// with the state saved and restored by parameter name, so checkpoints are plain name -> tensor dicts
+// that do not depend on LibTorch's optimizer internals (which differ between 1.x and 2.x).
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -8,27 +12,43 @@
 
 #include "deepzine/model/checkpoint.h"
 
+namespace torch::optim {
+class Adam;
+}
+
 namespace deepzine::train {
 
+// Karras et al. 2018 (tkarras/progressive_growing_of_gans config.py: lrate 0.001, beta1 0, beta2 0.99,
+// epsilon 1e-8), for layers with the equalized learning rate (model/layers.h). The original DeepZine's
+// 1e-4 was for weights that carry the He scale; on equalized weights it is a ~10x smaller step.
 struct AdamOptions {
-  double lr = 1e-4, beta1 = 0.0, beta2 = 0.99, eps = 1e-8;  // PGGAN's settings
+  double lr = 1e-3, beta1 = 0.0, beta2 = 0.99, eps = 1e-8;
 };
 
 class Adam {
  public:
   Adam(torch::nn::Module& module, AdamOptions options);
-  // Updates every parameter that has a gradient, then clears the gradients.
+  ~Adam();
+  Adam(const Adam&) = delete;
+  Adam& operator=(const Adam&) = delete;
+  // Updates every parameter that has a gradient, then clears the gradients (to undefined, so blocks
+  // the current resolution does not use are skipped and keep their state untouched).
   void step();
   void zero_grad();
+  // Forgets every moment and step count, as Karras's reset_opt_for_new_lod at each new stage.
+  void reset();
+  // Per parameter: NAME.exp_avg, NAME.exp_avg_sq, NAME.step (only parameters updated so far).
   model::TensorMap state() const;
-  void load_state(const model::TensorMap& state);  // throws naming a mismatched entry
-  int64_t steps() const { return steps_; }
+  // Accepts this layout and the earlier one with a single "step" for all parameters; throws naming a
+  // mismatched entry.
+  void load_state(const model::TensorMap& state);
+  // Updates applied to the parameter `name` so far (0 if never, or unknown).
+  int64_t steps_of(const std::string& name) const;
 
  private:
-  AdamOptions o_;
   std::vector<std::string> names_;
-  std::vector<torch::Tensor> params_, exp_avg_, exp_avg_sq_;
-  int64_t steps_ = 0;
+  std::vector<torch::Tensor> params_;
+  std::unique_ptr<torch::optim::Adam> adam_;
 };
 
 }  // namespace deepzine::train

@@ -16,11 +16,22 @@
 #include "deepzine/model/pggan.h"
 #include "deepzine/model/schedule.h"
 #include "deepzine/train/adam.h"
+#include "deepzine/train/augment.h"
+#include "deepzine/train/ema.h"
 
 namespace deepzine::train {
 
+// Which batch of reals the trainer wants: the `step`-th of stage `stage` (steps past the stage's
+// iterations are the stage-end SWD's). Knowing the position lets a resumed run read the same batches
+// as an uninterrupted one.
+struct BatchRequest {
+  int resolution = 4;
+  int batch_size = 16;
+  int stage = 0;
+  int64_t step = 0;
+};
 // Real images: float [B, C, R, R] in [-1, 1] (CPU is fine; moved to the training device).
-using BatchFn = std::function<torch::Tensor(int resolution, int batch_size)>;
+using BatchFn = std::function<torch::Tensor(const BatchRequest& request)>;
 
 struct LossOptions {
   double gp_lambda = 10.0;     // WGAN-GP weight of (||grad D|| - 1)^2
@@ -51,7 +62,8 @@ struct TrainerOptions {
   AdamOptions adam;
   LossOptions loss;
   int discriminator_updates = 1, generator_updates = 1;
-  double ema_beta = 0.999;
+  EmaOptions ema;
+  AugmentOptions augment;  // D's inputs, reals and fakes alike
   int64_t save_interval = 1000, sample_interval = 400, log_interval = 40;
   std::filesystem::path log_dir = "./log", samples_dir = "./samples";
   int swd_images = 1024;  // per side at each stage end; 0: off
@@ -85,8 +97,10 @@ class TrainStep {
   // With several ranks every rank draws the global batch's noise from it and uses its rank_slice.
   TrainStep(model::Generator g, model::Discriminator d, model::Generator g_ema, Adam& opt_g, Adam& opt_d,
             const TrainerOptions& options, std::optional<at::Generator> noise = std::nullopt);
-  // `reals` already at `resolution` and on the device; blended for the fade-in here.
-  StepLosses run(const torch::Tensor& reals, int resolution, double alpha);
+  // `reals` already at `resolution` and on the device; blended for the fade-in here. `ema_decay`: the
+  // EMA generator's decay for this step (the trainer's ramp-up); none: the steady-state decay.
+  StepLosses run(const torch::Tensor& reals, int resolution, double alpha,
+                 std::optional<double> ema_decay = std::nullopt);
   // The gradient penalty term alone (for tests): mean over the batch of (||grad_x D(x_hat)|| - 1)^2.
   torch::Tensor gradient_penalty(const torch::Tensor& reals, const torch::Tensor& fakes, int resolution, double alpha);
 
@@ -98,6 +112,8 @@ class TrainStep {
   at::Generator noise_;
   // This rank's share of fresh noise of shape [world * b, dims...], on `like`'s device.
   torch::Tensor noise(bool normal, int64_t b, std::vector<int64_t> dims, const torch::Tensor& like);
+  // `images` through this step's random augmentation (its parameters drawn from the noise generator).
+  torch::Tensor augmented(const torch::Tensor& images);
 };
 
 class Trainer {

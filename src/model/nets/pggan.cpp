@@ -40,7 +40,9 @@ int64_t mbstd_group(int64_t batch, int64_t preferred) {
   for (int64_t g = std::min(batch, preferred); g > 1; --g) {
     if (batch % g == 0) return g;
   }
-  return 1;
+  // A batch with no divisor in 2..preferred (a prime such as 5, 7, 13): one group of the whole batch
+  // rather than groups of one, whose standard deviation is always 0 and tells D nothing.
+  return batch;
 }
 
 GeneratorImpl::GeneratorImpl(ArchitectureSpec arch, int max_resolution)
