@@ -166,7 +166,7 @@ void validate(const Config& c, const Lines& l, Problems& p) {
   check_range(p, l, "distributed_timeout", c.distributed_timeout, 1, 86400, "1 to 86400 seconds");
   if (c.pdf_num && *c.pdf_num < 1) check_range(p, l, "pdf_num", double(*c.pdf_num), 1, 1e12, "1 or more, or None");
   if (c.channels && *c.channels != 1 && *c.channels != 3) {
-    p.add(l.of("channels"), "channels", "this value is not allowed (allowed: 1, 3 or None)");
+    p.add(l.of("channels"), "channels", std::to_string(*c.channels) + " is not allowed (allowed: 1, 3 or None)");
   }
   check_augment(p, l, c.augment);
   check_choice(p, l, "page_fit", c.page_fit, {"stretch", "pad", "crop"});

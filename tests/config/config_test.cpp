@@ -61,7 +61,8 @@ TEST(OriginalConfigs, LoadUnchangedWithOriginalMeaning) {
   EXPECT_EQ(*c.pdf_num, 10000);
   EXPECT_EQ(c.data_output_size, 1024);
   EXPECT_EQ(c.gan_output_size, 128);
-  EXPECT_DOUBLE_EQ(c.learning_rate, 0.0001);
+  EXPECT_DOUBLE_EQ(c.learning_rate, 0.0001);  // honoured as given (the train stage warns)
+  EXPECT_FALSE(c.channels.has_value());        // the original's files leave channels to the pages
   EXPECT_EQ(c.filter_num_reduction_transition_size, 64);
   EXPECT_EQ(c.batch_size_reduction_transition_size, 256);
   EXPECT_EQ(c.interpolation_method, "slerp");
@@ -119,7 +120,11 @@ TEST_F(ConfigFile, OutOfRangeAndChoiceErrors) {
   msg = error_of("interpolation_method: spiral\n");
   EXPECT_NE(msg.find("'spiral' is not one of the allowed values: slerp, linear, tozero"), std::string::npos) << msg;
   msg = error_of("channels: 2\n");
-  EXPECT_NE(msg.find("allowed: 1 or 3"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("2 is not allowed (allowed: 1, 3 or None)"), std::string::npos) << msg;
+  msg = error_of("augment: translation,flip\n");
+  EXPECT_NE(msg.find("'flip' is not an augmentation"), std::string::npos) << msg;
+  msg = error_of("ema_rampup: 2\n");
+  EXPECT_NE(msg.find("ema_rampup"), std::string::npos) << msg;
   msg = error_of("page_fit: squash\n");
   EXPECT_NE(msg.find("stretch, pad, crop"), std::string::npos) << msg;
 }

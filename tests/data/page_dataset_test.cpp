@@ -70,7 +70,7 @@ TEST_F(Dataset, SeedMakesTheOrderRepeatableAndEpochsReshuffle) {
 
 TEST_F(Dataset, RanksReadDisjointShares) {
   // Each page of the 4x4 level is identified by its pixels; two ranks see no common page in an epoch.
-  auto o0 = opts(4, 20, 3), o1 = opts(4, 20, 3);
+  auto o0 = opts(16, 20, 3), o1 = opts(16, 20, 3);
   o0.world_size = o1.world_size = 2;
   o1.rank = 1;
   data::PageDataset r0(o0), r1(o1);
