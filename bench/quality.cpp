@@ -2,7 +2,7 @@
 // (bench/pggan_reference_train.py) on the same pages, schedule, batch, latent, filters and images.
 // Both are scored with one SWD (train/swd.h) against reals, beside real-vs-real; both sheets saved.
 // Usage: quality PAGES.h5 OUT_DIR [--res 32] [--steps 400] [--batch 16] [--latent 32] [--max-filter 32]
-//                [--channels 1] [--samples 512] [--seed 1] [--augment translation,color] [--lr 0.001]
+//                [--channels 1] [--samples 512] [--seed 1] [--augment translation,cutout,color] [--lr 0.001]
 //                [--reference bench/pggan_reference_train.py] [--skip-reference]
 #include <torch/torch.h>
 
@@ -45,6 +45,10 @@ double mean_swd(const torch::Tensor& a, const torch::Tensor& b) {
   return sum / levels.size();
 }
 
+// Diversity: the per-pixel standard deviation across the set, averaged over pixels. A collapsed G
+// (every sample the same page) scores ~0 however good its one page; SWD on 7x7 patches barely sees it.
+double spread(const torch::Tensor& images) { return images.std(0).mean().item<double>(); }
+
 void write_sheet(const fs::path& file, const torch::Tensor& images) {
   const int n = std::min<int>(64, images.size(0));
   const int64_t scale = std::max<int64_t>(1, 64 / images.size(2));
@@ -63,7 +67,7 @@ int main(int argc, char** argv) {
   const fs::path pages = argv[1], out = argv[2];
   std::map<std::string, std::string> arg{{"--res", "32"},         {"--steps", "400"},   {"--batch", "16"},
                                          {"--latent", "32"},      {"--max-filter", "32"}, {"--channels", "1"},
-                                         {"--samples", "512"},    {"--seed", "1"},      {"--augment", "translation,color"},
+                                         {"--samples", "512"},    {"--seed", "1"},      {"--augment", "translation,cutout,color"}, {"--augment-p", "0.25"},
                                          {"--lr", "0.001"},       {"--reference", "bench/pggan_reference_train.py"},
                                          {"--skip-reference", "0"}};
   for (int i = 3; i < argc; ++i) {
@@ -90,6 +94,7 @@ int main(int argc, char** argv) {
   o.schedule.batch_reduction_depth = 20;
   o.adam.lr = std::stod(arg["--lr"]);
   o.augment = train::parse_augment(arg["--augment"]);
+  o.augment.probability = std::stod(arg["--augment-p"]);
   o.swd_images = 0;
   o.sample_interval = o.save_interval = 1 << 30;
   o.log_interval = 100;
@@ -153,18 +158,19 @@ int main(int argc, char** argv) {
   write_sheet(out / "deepzine_sheet.png", ours);
   const double swd_ours = mean_swd(real_a, ours), swd_real = mean_swd(real_a, real_b);
   std::printf("\nquality: %s, %dx%d, %lld steps/stage, batch %s, latent %s, max_filter %s, %d channel(s), "
-              "augment %s, lr %s; %lld images each; SWD x1e3 (mean of levels) of %d samples vs %d reals\n",
+              "augment %s (p %s), lr %s; %lld images each; SWD x1e3 (mean of levels) of %d samples vs %d reals\n",
               pages.string().c_str(), res, res, static_cast<long long>(o.schedule.iterations_per_stage),
               arg["--batch"].c_str(), arg["--latent"].c_str(), arg["--max-filter"].c_str(), channels,
-              o.augment.describe().c_str(), arg["--lr"].c_str(), static_cast<long long>(images), samples, samples);
-  std::printf("  %-34s %10s %10s\n", "", "SWD", "seconds");
-  std::printf("  %-34s %10.2f %10.1f\n", "deepzine", swd_ours, our_seconds);
+              o.augment.describe().c_str(), arg["--augment-p"].c_str(), arg["--lr"].c_str(), static_cast<long long>(images), samples, samples);
+  const double real_spread = spread(real_a);
+  std::printf("  %-38s %10s %14s %10s\n", "", "SWD", "spread/reals'", "seconds");
+  std::printf("  %-38s %10.2f %14.2f %10.1f\n", "deepzine", swd_ours, spread(ours) / real_spread, our_seconds);
   if (reference.defined()) {
     write_sheet(out / "reference_sheet.png", reference);
-    std::printf("  %-34s %10.2f %10.1f\n", "reference (PyTorch, pggan_reference)", mean_swd(real_a, reference),
-                reference_seconds);
+    std::printf("  %-38s %10.2f %14.2f %10.1f\n", "reference (PyTorch, pggan_reference)", mean_swd(real_a, reference),
+                spread(reference) / real_spread, reference_seconds);
   }
-  std::printf("  %-34s %10.2f\n", "real vs real", swd_real);
+  std::printf("  %-38s %10.2f %14.2f\n", "real vs real", swd_real, spread(real_b) / real_spread);
   std::printf("sheets: %s/{deepzine,reference,reals}_sheet.png\n", out.string().c_str());
   return 0;
 }

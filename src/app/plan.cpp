@@ -51,13 +51,15 @@ void print_plan(std::ostream& out, const config::Config& c, const std::vector<st
   // The same derivations the train stage uses, so the plan is what will run.
   const model::ArchitectureSpec arch = stages::architecture_of(c);
   const model::ScheduleSpec sched = stages::schedule_of(c);
-  fmt::print(out, "\nmodel: latent {}, {} channel(s), max_filter {}{}\n", arch.latent_size,
-             c.channels ? std::to_string(*c.channels) : "1 or 3 (channels None: 1 if every page of data_hdf5 is grey)",
+  fmt::print(out, "\nmodel: latent {}, channels {}, max_filter {}{}\n", arch.latent_size,
+             c.channels ? std::to_string(*c.channels)
+                        : "from the pages (None: 1 if every page of data_hdf5 is grey, else 3; counts below for 3)",
              arch.max_filter, c.pretrained_model ? " (legacy architecture of the original DeepZine)" : "");
   if (c.train) {
-    fmt::print(out, "training: learning rate {}{}, augmentation of D's inputs: {}, EMA half-life {} kimg (ramp-up {})\n",
-               c.learning_rate, c.learning_rate < 5e-4 ? " (below Karras's 0.001 for equalized layers: slow)" : "",
-               c.augment, c.ema_beta ? fmt::format("from ema_beta {}", *c.ema_beta) : fmt::format("{}", c.ema_kimg),
+    fmt::print(out, "training: learning rate {}{}, augmentation of D's inputs: {} (probability {}), EMA half-life {} "
+               "kimg (ramp-up {})\n",
+               c.learning_rate, c.learning_rate < 5e-4 ? " (the original's value; slow on equalized layers, default 0.003)" : "",
+               c.augment, c.augment_probability, c.ema_beta ? fmt::format("from ema_beta {}", *c.ema_beta) : fmt::format("{}", c.ema_kimg),
                c.ema_rampup);
   }
   fmt::print(out, "resolution schedule ({} process(es); batch is per process, effective batch = batch x {}):\n",

@@ -161,6 +161,7 @@ void validate(const Config& c, const Lines& l, Problems& p) {
   if (c.ema_beta) check_range(p, l, "ema_beta", *c.ema_beta, 0, 0.999999999, "0 <= ema_beta < 1, or None");
   check_range(p, l, "ema_kimg", c.ema_kimg, 0, 1e6, "0 (no averaging) or more thousands of images");
   check_range(p, l, "ema_rampup", c.ema_rampup, 0, 1, "0 (off) to 1");
+  check_range(p, l, "augment_probability", c.augment_probability, 0, 1, "0 to 1");
   check_range(p, l, "swd_image_num", c.swd_image_num, 0, 1e6, "0 (off) or more");
   check_range(p, l, "movie_framerate", c.movie_framerate, 0.1, 1000, "0.1 to 1000");
   check_range(p, l, "distributed_timeout", c.distributed_timeout, 1, 86400, "1 to 86400 seconds");

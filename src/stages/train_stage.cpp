@@ -38,9 +38,9 @@ int model_channels(const config::Config& cfg, const std::filesystem::path& data_
 void warn_about_learning_rate(double lr) {
   if (lr >= 5e-4) return;
   spdlog::warn("train: learning_rate {} is used as given. It is the original DeepZine's value for weights without "
-               "equalized learning rate; this project's layers are equalized (Karras et al.), where it is a ~10x "
-               "smaller step and trains slower (docs/BENCHMARKS.md, 'learning rate'). 0.001 is Karras's value: "
-               "--set learning_rate=0.001",
+               "equalized learning rate; this project's layers are equalized (Karras et al.), where it is a 10-25x "
+               "smaller step and trains slower (docs/BENCHMARKS.md, 'Training recipe'). The default is 0.003: "
+               "--set learning_rate=0.003",
                lr);
 }
 
@@ -77,8 +77,9 @@ int run_train(const config::Config& cfg) {
   o.ema.rampup = cfg.ema_rampup;
   o.ema.fixed_beta = cfg.ema_beta;
   o.augment = train::parse_augment(cfg.augment);
-  spdlog::info("train: augmentation of D's inputs: {}; EMA half-life {} kimg, ramp-up {}", o.augment.describe(),
-               cfg.ema_kimg, cfg.ema_rampup);
+  o.augment.probability = cfg.augment_probability;
+  spdlog::info("train: augmentation of D's inputs: {} (each with probability {}); EMA half-life {} kimg, ramp-up {}",
+               o.augment.describe(), o.augment.probability, cfg.ema_kimg, cfg.ema_rampup);
   o.save_interval = cfg.model_save_interval_steps;
   o.sample_interval = cfg.model_sample_interval_steps;
   o.log_interval = cfg.model_loss_output_interval_steps;

@@ -71,19 +71,26 @@ AugmentOptions parse_augment(const std::string& text) {
 
 torch::Tensor draw_augment_params(const AugmentOptions& o, int64_t batch, int64_t size, at::Generator& rng) {
   torch::Tensor u = at::rand({batch, 6}, rng, torch::TensorOptions().dtype(torch::kDouble));
+  // Which transforms apply to which image: translation, cutout, color.
+  torch::Tensor on = at::rand({batch, 3}, rng, torch::TensorOptions().dtype(torch::kDouble)) < o.probability;
   const int64_t shift = static_cast<int64_t>(size * o.translation_ratio + 0.5);
   torch::Tensor p = torch::zeros({batch, 6}, torch::kDouble);
   if (o.translation) {
     // Uniform integers in [-shift, shift].
-    p.select(1, 0).copy_((u.select(1, 0) * (2 * shift + 1)).floor() - shift);
-    p.select(1, 1).copy_((u.select(1, 1) * (2 * shift + 1)).floor() - shift);
+    torch::Tensor moved = on.select(1, 0).to(torch::kDouble);
+    p.select(1, 0).copy_(((u.select(1, 0) * (2 * shift + 1)).floor() - shift) * moved);
+    p.select(1, 1).copy_(((u.select(1, 1) * (2 * shift + 1)).floor() - shift) * moved);
   }
-  if (o.cutout) {
-    p.select(1, 2).copy_((u.select(1, 2) * size).floor());
-    p.select(1, 3).copy_((u.select(1, 3) * size).floor());
-  }
-  p.select(1, 4).copy_(o.color ? (u.select(1, 4) - 0.5) * 0.5 : torch::zeros({batch}, torch::kDouble));
-  p.select(1, 5).copy_(o.color ? u.select(1, 5) * 0.5 + 0.75 : torch::ones({batch}, torch::kDouble));
+  // A cutout not drawn sits wholly outside the page.
+  const double outside = -2.0 * size;
+  torch::Tensor none = torch::zeros({batch}, torch::kBool);
+  torch::Tensor cut = o.cutout ? on.select(1, 1) : none, coloured = o.color ? on.select(1, 2) : none;
+  p.select(1, 2).copy_(torch::where(cut, (u.select(1, 2) * size).floor(),
+                                    torch::full({batch}, outside, torch::kDouble)));
+  p.select(1, 3).copy_(torch::where(cut, (u.select(1, 3) * size).floor(),
+                                    torch::full({batch}, outside, torch::kDouble)));
+  p.select(1, 4).copy_(torch::where(coloured, (u.select(1, 4) - 0.5) * 0.5, torch::zeros({batch}, torch::kDouble)));
+  p.select(1, 5).copy_(torch::where(coloured, u.select(1, 5) * 0.5 + 0.75, torch::ones({batch}, torch::kDouble)));
   return p;
 }
 

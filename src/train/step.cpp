@@ -22,9 +22,9 @@ torch::Tensor rank_slice(const torch::Tensor& global, int rank, int world, int64
 
 TrainStep::TrainStep(model::Generator g, model::Discriminator d, model::Generator g_ema, Adam& opt_g, Adam& opt_d,
                      const TrainerOptions& options, std::optional<at::Generator> noise)
-    : g_(g), g_ema_(g_ema), d_(d), opt_g_(opt_g), opt_d_(opt_d), o_(options),
+    : g_(g), g_ema_(g_ema), d_(d), opt_g_(opt_g), opt_d_(opt_d), options_(options),
       noise_(noise ? *noise : at::make_generator<at::CPUGeneratorImpl>(options.seed + 2)) {
-  if (o_.channels_last) {
+  if (options_.channels_last) {
     for (auto* m : {static_cast<torch::nn::Module*>(g_.get()), static_cast<torch::nn::Module*>(d_.get()),
                     static_cast<torch::nn::Module*>(g_ema_.get())}) {
       for (auto& p : m->parameters())
@@ -34,12 +34,12 @@ TrainStep::TrainStep(model::Generator g, model::Discriminator d, model::Generato
 }
 
 torch::Tensor TrainStep::noise(bool normal, int64_t b, std::vector<int64_t> dims, const torch::Tensor& like) {
-  const int world = o_.parallel.world_size;
+  const int world = options_.parallel.world_size;
   std::vector<int64_t> shape{world * b};
   shape.insert(shape.end(), dims.begin(), dims.end());
   auto cpu = torch::TensorOptions().dtype(like.scalar_type());
   torch::Tensor t = normal ? at::randn(shape, noise_, cpu) : at::rand(shape, noise_, cpu);
-  t = rank_slice(t, o_.parallel.rank, world, model::mbstd_group(b, 4)).contiguous();
+  t = rank_slice(t, options_.parallel.rank, world, model::mbstd_group(b, 4)).contiguous();
   if (!like.is_cuda()) return t.to(like.device());
   return t.pin_memory().to(like.device(), /*non_blocking=*/true);  // no host wait for the GPU
 }
@@ -55,22 +55,22 @@ torch::Tensor TrainStep::gradient_penalty(const torch::Tensor& reals, const torc
 }
 
 torch::Tensor TrainStep::augmented(const torch::Tensor& images) {
-  if (!o_.augment.any()) return images;
-  const int world = o_.parallel.world_size;
+  if (!options_.augment.any()) return images;
+  const int world = options_.parallel.world_size;
   const int64_t b = images.size(0);
-  torch::Tensor params = draw_augment_params(o_.augment, world * b, images.size(2), noise_);
-  params = rank_slice(params, o_.parallel.rank, world, model::mbstd_group(b, 4)).contiguous();
-  return augment(images, params, o_.augment);
+  torch::Tensor params = draw_augment_params(options_.augment, world * b, images.size(2), noise_);
+  params = rank_slice(params, options_.parallel.rank, world, model::mbstd_group(b, 4)).contiguous();
+  return augment(images, params, options_.augment);
 }
 
 std::vector<StepStats> read_losses(const std::vector<StepLosses>& losses) {
   std::vector<StepStats> out(losses.size());
   if (losses.empty()) return out;
   std::vector<torch::Tensor> rows;
-  for (const auto& l : losses) {
-    auto opts = l.d_loss.options().dtype(torch::kDouble);
-    auto val = [&](const torch::Tensor& t) { return t.defined() ? t.to(torch::kDouble) : torch::zeros({}, opts); };
-    rows.push_back(torch::stack({val(l.d_loss), val(l.g_loss), val(l.gp), val(l.drift)}));
+  for (const auto& step : losses) {
+    auto opts = step.d_loss.options().dtype(torch::kDouble);
+    auto value = [&](const torch::Tensor& t) { return t.defined() ? t.to(torch::kDouble) : torch::zeros({}, opts); };
+    rows.push_back(torch::stack({value(step.d_loss), value(step.g_loss), value(step.gp), value(step.drift)}));
   }
   torch::Tensor host = torch::stack(rows).cpu();
   auto a = host.accessor<double, 2>();
@@ -79,24 +79,24 @@ std::vector<StepStats> read_losses(const std::vector<StepLosses>& losses) {
 }
 
 StepLosses TrainStep::run(const torch::Tensor& reals_in, int res, double alpha, std::optional<double> ema_decay) {
-  StepLosses s;
+  StepLosses losses;
   const int64_t b = reals_in.size(0);
   // During a fade-in the reals are blended like G's output: upsampled half-resolution -> full.
   torch::Tensor reals = alpha < 1.0 && res > 4
                             ? ops::upsample_lerp(torch::avg_pool2d(reals_in, {2, 2}), reals_in, alpha)
                             : reals_in;
-  if (o_.channels_last) reals = reals.contiguous(at::MemoryFormat::ChannelsLast);
-  const bool amp = o_.mixed_precision;
+  if (options_.channels_last) reals = reals.contiguous(at::MemoryFormat::ChannelsLast);
+  const bool amp = options_.mixed_precision;
   const auto dev = reals.device().type();
   for (auto& p : d_->parameters()) p.requires_grad_(true);
-  for (int i = 0; i < o_.discriminator_updates; ++i) {
+  for (int i = 0; i < options_.discriminator_updates; ++i) {
     torch::Tensor fakes, d_reals;
     torch::Tensor d_real, d_fake;
     {
       Bf16Autocast autocast(amp, dev);
       {
         torch::NoGradGuard no_grad;
-        fakes = g_->forward(noise(true, b, {o_.arch.latent_size}, reals), res, alpha).to(reals.scalar_type());
+        fakes = g_->forward(noise(true, b, {options_.arch.latent_size}, reals), res, alpha).to(reals.scalar_type());
       }
       // D sees reals and fakes through the same random transforms (none when augment is off); the
       // penalty below is taken on blends of what D saw.
@@ -107,39 +107,39 @@ StepLosses TrainStep::run(const torch::Tensor& reals_in, int res, double alpha, 
     }
     torch::Tensor gp = gradient_penalty(d_reals, fakes, res, alpha);  // fp32: outside autocast
     torch::Tensor drift = d_real.pow(2).mean();
-    torch::Tensor loss = d_fake.mean() - d_real.mean() + o_.loss.gp_lambda * gp + o_.loss.drift * drift;
+    torch::Tensor loss = d_fake.mean() - d_real.mean() + options_.loss.gp_lambda * gp + options_.loss.drift * drift;
     opt_d_.zero_grad();
     loss.backward();
-    if (o_.parallel.average_d) o_.parallel.average_d();
+    if (options_.parallel.average_d) options_.parallel.average_d();
     opt_d_.step();
-    s.d_loss = loss.detach();
-    s.gp = gp.detach();
-    s.drift = drift.detach();
+    losses.d_loss = loss.detach();
+    losses.gp = gp.detach();
+    losses.drift = drift.detach();
   }
   for (auto& p : d_->parameters()) p.requires_grad_(false);  // G's step needs no D gradients
-  for (int i = 0; i < o_.generator_updates; ++i) {
+  for (int i = 0; i < options_.generator_updates; ++i) {
     torch::Tensor loss;
     {
       Bf16Autocast autocast(amp, dev);
-      torch::Tensor fakes = augmented(g_->forward(noise(true, b, {o_.arch.latent_size}, reals), res, alpha));
+      torch::Tensor fakes = augmented(g_->forward(noise(true, b, {options_.arch.latent_size}, reals), res, alpha));
       loss = -d_->forward(fakes, res, alpha).to(reals.scalar_type()).mean();
     }
     opt_g_.zero_grad();
     loss.backward();
-    if (o_.parallel.average_g) o_.parallel.average_g();
+    if (options_.parallel.average_g) options_.parallel.average_g();
     opt_g_.step();
-    s.g_loss = loss.detach();
+    losses.g_loss = loss.detach();
   }
   for (auto& p : d_->parameters()) p.requires_grad_(true);
   {
     torch::NoGradGuard no_grad;
     // Without a decay from the trainer: the average's steady state (half-life, no ramp-up).
-    const double beta = ema_decay ? *ema_decay : ema_beta(o_.ema, b * o_.parallel.world_size, INT64_MAX / 2);
+    const double beta = ema_decay ? *ema_decay : ema_beta(options_.ema, b * options_.parallel.world_size, INT64_MAX / 2);
     auto src = g_->parameters();
     auto dst = g_ema_->parameters();
     for (size_t i = 0; i < src.size(); ++i) dst[i].lerp_(src[i], 1.0 - beta);
   }
-  return s;
+  return losses;
 }
 
 }  // namespace deepzine::train

@@ -38,7 +38,7 @@ std::vector<uint8_t> to_uint8_hwc(const torch::Tensor& images, int64_t scale) {
 // ------------------------------------------------------------------------------------------- trainer
 
 struct Trainer::Impl {
-  TrainerOptions o;
+  TrainerOptions options;
   BatchFn reals;
   model::Generator g{nullptr}, g_ema{nullptr};
   model::Discriminator d{nullptr};
@@ -50,87 +50,87 @@ struct Trainer::Impl {
   std::vector<std::pair<int64_t, StepStats>> curve;  // this stage's losses, for the plot
 
   void build() {
-    const int max_res = o.schedule.output_size;
-    g = model::Generator(o.arch, max_res);
-    d = model::Discriminator(o.arch, max_res);
-    g_ema = model::Generator(o.arch, max_res);
+    const int max_res = options.schedule.output_size;
+    g = model::Generator(options.arch, max_res);
+    d = model::Discriminator(options.arch, max_res);
+    g_ema = model::Generator(options.arch, max_res);
     model::load_state(*g_ema, model::state_of(*g), "EMA copy");
     for (auto& p : g_ema->parameters()) p.requires_grad_(false);
-    g->to(o.device);
-    d->to(o.device);
-    g_ema->to(o.device);
-    opt_g = std::make_unique<Adam>(*g, o.adam);
-    opt_d = std::make_unique<Adam>(*d, o.adam);
-    noise = at::make_generator<at::CPUGeneratorImpl>(o.seed + 2);
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed + 1);
-    fixed_z = torch::randn({16, o.arch.latent_size}, gen).to(o.device);
+    g->to(options.device);
+    d->to(options.device);
+    g_ema->to(options.device);
+    opt_g = std::make_unique<Adam>(*g, options.adam);
+    opt_d = std::make_unique<Adam>(*d, options.adam);
+    noise = at::make_generator<at::CPUGeneratorImpl>(options.seed + 2);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(options.seed + 1);
+    fixed_z = torch::randn({16, options.arch.latent_size}, gen).to(options.device);
   }
 
-  // Images (all ranks) trained at stage `si`'s resolution after `steps` steps of it: the EMA's ramp-up
+  // Images (all ranks) trained at stage `index`'s resolution after `steps` steps of it: the EMA's ramp-up
   // restarts with each new resolution, whose new blocks start from their random initialisation.
-  int64_t images_at_resolution(int si, int64_t steps) const {
-    const int world = o.parallel.world_size;
-    int64_t images = steps * stages[si].batch_size * world;
-    for (int k = si - 1; k >= 0 && stages[k].resolution == stages[si].resolution; --k) {
+  int64_t images_at_resolution(int index, int64_t steps) const {
+    const int world = options.parallel.world_size;
+    int64_t images = steps * stages[index].batch_size * world;
+    for (int k = index - 1; k >= 0 && stages[k].resolution == stages[index].resolution; --k) {
       images += stages[k].iterations * stages[k].batch_size * world;
     }
     return images;
   }
 
-  fs::path checkpoint_path(int res) const { return o.log_dir / std::to_string(res) / "checkpoint.pt"; }
+  fs::path checkpoint_path(int res) const { return options.log_dir / std::to_string(res) / "checkpoint.pt"; }
 
   void save(int stage_index, int64_t stage_step, double alpha) {
-    const auto& st = stages[stage_index];
-    model::Checkpoint c;
-    c.meta.arch = o.arch;
-    c.meta.max_resolution = o.schedule.output_size;
-    c.meta.resolution = st.resolution;
-    c.meta.transition = st.transition;
-    c.meta.alpha = alpha;
-    c.meta.stage_index = stage_index;
-    c.meta.stage_step = stage_step;
-    c.meta.global_step = global_step;
-    c.meta.images_seen = images_seen;
-    c.meta.fingerprint = fingerprint(o.arch, o.schedule.output_size);
-    c.G = model::state_of(*g);
-    c.G_ema = model::state_of(*g_ema);
-    c.D = model::state_of(*d);
-    c.opt_G = opt_g->state();
-    c.opt_D = opt_d->state();
-    c.rng = noise.get_state();
-    model::save_checkpoint(checkpoint_path(st.resolution), c);
+    const model::TrainingStage& stage = stages[stage_index];
+    model::Checkpoint checkpoint;
+    checkpoint.meta.arch = options.arch;
+    checkpoint.meta.max_resolution = options.schedule.output_size;
+    checkpoint.meta.resolution = stage.resolution;
+    checkpoint.meta.transition = stage.transition;
+    checkpoint.meta.alpha = alpha;
+    checkpoint.meta.stage_index = stage_index;
+    checkpoint.meta.stage_step = stage_step;
+    checkpoint.meta.global_step = global_step;
+    checkpoint.meta.images_seen = images_seen;
+    checkpoint.meta.fingerprint = fingerprint(options.arch, options.schedule.output_size);
+    checkpoint.G = model::state_of(*g);
+    checkpoint.G_ema = model::state_of(*g_ema);
+    checkpoint.D = model::state_of(*d);
+    checkpoint.opt_G = opt_g->state();
+    checkpoint.opt_D = opt_d->state();
+    checkpoint.rng = noise.get_state();
+    model::save_checkpoint(checkpoint_path(stage.resolution), checkpoint);
   }
 
   // The newest checkpoint under log_dir (highest global step), if any.
   std::optional<std::pair<fs::path, model::Checkpoint>> newest_checkpoint() const {
     std::optional<std::pair<fs::path, model::Checkpoint>> best;
     std::error_code ec;
-    if (!fs::is_directory(o.log_dir)) return best;
-    for (auto& e : fs::directory_iterator(o.log_dir, ec)) {
+    if (!fs::is_directory(options.log_dir)) return best;
+    for (auto& e : fs::directory_iterator(options.log_dir, ec)) {
       fs::path p = e.path() / "checkpoint.pt";
       if (!fs::exists(p)) continue;
-      model::Checkpoint c = model::load_checkpoint(p);
-      if (!best || c.meta.global_step > best->second.meta.global_step) best.emplace(p, std::move(c));
+      model::Checkpoint checkpoint = model::load_checkpoint(p);
+      if (!best || checkpoint.meta.global_step > best->second.meta.global_step) best.emplace(p, std::move(checkpoint));
     }
     return best;
   }
 
-  void write_metrics(const model::TrainingStage& st, int64_t step, double alpha, const StepStats& s, double ips,
+  void write_metrics(const model::TrainingStage& stage, int64_t step, double alpha, const StepStats& stats, double ips,
                      const std::string& swd) {
-    const fs::path file = o.log_dir / "metrics.csv";
+    const fs::path file = options.log_dir / "metrics.csv";
     const bool fresh = !fs::exists(file);
     std::ofstream out(file, std::ios::app);
     if (!out) throw std::runtime_error("cannot append to " + file.string());
     if (fresh) out << "stage,resolution,transition,step,global_step,kimg,alpha,d_loss,g_loss,gp,drift,images_per_s,swd\n";
-    out << fmt::format("{},{},{},{},{},{:.3f},{:.4f},{:.6g},{:.6g},{:.6g},{:.6g},{:.1f},{}\n", st.name(), st.resolution,
-                       st.transition ? 1 : 0, step, global_step, images_seen / 1000.0, alpha, s.d_loss, s.g_loss, s.gp,
-                       s.drift, ips, swd);
+    out << fmt::format("{},{},{},{},{},{:.3f},{:.4f},{:.6g},{:.6g},{:.6g},{:.6g},{:.1f},{}\n", stage.name(), stage.resolution,
+                       stage.transition ? 1 : 0, step, global_step, images_seen / 1000.0, alpha, stats.d_loss, stats.g_loss, stats.gp,
+                       stats.drift, ips, swd);
   }
 
   // Rows logged after the checkpoint a run resumes from are logged again by the resumed run: drop them
   // so that every step appears once.
   void trim_metrics(int64_t resumed_step) {
-    const fs::path file = o.log_dir / "metrics.csv";
+    const fs::path file = options.log_dir / "metrics.csv";
     std::ifstream in(file);
     if (!in) return;
     std::string line, kept;
@@ -154,11 +154,11 @@ struct Trainer::Impl {
     util::write_file_atomic(file, kept);
   }
 
-  void write_samples(const model::TrainingStage& st, int64_t step, double alpha, const torch::Tensor& reals) {
+  void write_samples(const model::TrainingStage& stage, int64_t step, double alpha, const torch::Tensor& reals) {
     torch::NoGradGuard no_grad;
-    const fs::path dir = o.samples_dir / ("samples_" + st.name());
-    const int64_t scale = std::max<int64_t>(1, 64 / st.resolution);
-    torch::Tensor fakes = g_ema->forward(fixed_z, st.resolution, alpha);
+    const fs::path dir = options.samples_dir / ("samples_" + stage.name());
+    const int64_t scale = std::max<int64_t>(1, 64 / stage.resolution);
+    torch::Tensor fakes = g_ema->forward(fixed_z, stage.resolution, alpha);
     auto write = [&](const torch::Tensor& imgs, const std::string& what) {
       const int64_t n = imgs.size(0), side = imgs.size(2) * scale;
       auto pixels = to_uint8_hwc(imgs, scale);
@@ -170,21 +170,21 @@ struct Trainer::Impl {
     write(reals.slice(0, 0, std::min<int64_t>(16, reals.size(0))), "real");
   }
 
-  std::string stage_swd(int si) {
-    const model::TrainingStage& st = stages[si];
-    if (o.swd_images <= 0) return "";
+  std::string stage_swd(int index) {
+    const model::TrainingStage& stage = stages[index];
+    if (options.swd_images <= 0) return "";
     torch::NoGradGuard no_grad;
     std::vector<torch::Tensor> real_parts, fake_parts;
     int64_t have = 0;
-    for (int64_t batch = st.iterations; have < o.swd_images; ++batch) {
-      torch::Tensor r = reals({st.resolution, st.batch_size, si, batch});
+    for (int64_t batch = stage.iterations; have < options.swd_images; ++batch) {
+      torch::Tensor r = reals({stage.resolution, stage.batch_size, index, batch});
       real_parts.push_back(r.to(torch::kCPU));
       fake_parts.push_back(
-          g_ema->forward(torch::randn({r.size(0), o.arch.latent_size}, torch::TensorOptions().device(o.device)),
-                         st.resolution, 1.0).to(torch::kCPU));
+          g_ema->forward(torch::randn({r.size(0), options.arch.latent_size}, torch::TensorOptions().device(options.device)),
+                         stage.resolution, 1.0).to(torch::kCPU));
       have += r.size(0);
     }
-    auto r = torch::cat(real_parts).slice(0, 0, o.swd_images), f = torch::cat(fake_parts).slice(0, 0, o.swd_images);
+    auto r = torch::cat(real_parts).slice(0, 0, options.swd_images), f = torch::cat(fake_parts).slice(0, 0, options.swd_images);
     auto levels = sliced_wasserstein(r, f);
     std::string text;
     double sum = 0;
@@ -192,17 +192,174 @@ struct Trainer::Impl {
       text += (text.empty() ? "" : " ") + fmt::format("{:.2f}", v);
       sum += v;
     }
-    spdlog::info("stage {}: SWD x1e3 per level (finest first) {} ; mean {:.2f} ({} images)", st.name(), text,
-                 sum / levels.size(), o.swd_images);
+    spdlog::info("stage {}: SWD x1e3 per level (finest first) {} ; mean {:.2f} ({} images)", stage.name(), text,
+                 sum / levels.size(), options.swd_images);
     return fmt::format("{:.4f}", sum / levels.size());
+  }
+
+  // Where training continues: the newest checkpoint in log_dir, else the model saved at half of a
+  // starting_size > 4, else the beginning.
+  struct Position {
+    int stage = 0;
+    int64_t step = 0;
+  };
+
+  Position restore() {
+    if (auto newest = newest_checkpoint()) return resume_from(newest->first, newest->second);
+    if (options.schedule.starting_size > 4) continue_from_half_resolution();
+    return {};
+  }
+
+  Position resume_from(const fs::path& path, const model::Checkpoint& checkpoint) {
+    const std::string want = fingerprint(options.arch, options.schedule.output_size);
+    if (checkpoint.meta.fingerprint != want) {
+      throw std::runtime_error("log_dir " + options.log_dir.string() + " holds a checkpoint of a different model (" +
+                               checkpoint.meta.fingerprint + "; this config: " + want +
+                               "). Use another log_dir, or remove the old checkpoints.");
+    }
+    model::load_state(*g, checkpoint.G, path.string() + " (G)");
+    model::load_state(*g_ema, checkpoint.G_ema, path.string() + " (G_ema)");
+    model::load_state(*d, checkpoint.D, path.string() + " (D)");
+    opt_g->load_state(checkpoint.opt_G);
+    opt_d->load_state(checkpoint.opt_D);
+    if (checkpoint.rng.numel() > 0) noise.set_state(checkpoint.rng);
+    global_step = checkpoint.meta.global_step;
+    if (options.parallel.writer()) trim_metrics(global_step);
+    images_seen = checkpoint.meta.images_seen;
+    Position at{checkpoint.meta.stage_index, checkpoint.meta.stage_step};
+    if (at.stage < static_cast<int>(stages.size()) && at.step >= stages[at.stage].iterations) at = {at.stage + 1, 0};
+    spdlog::info("resuming from {} at step {} (stage {}, step {} of it)", path.string(), global_step,
+                 at.stage < static_cast<int>(stages.size()) ? stages[at.stage].name() : "done", at.step);
+    return at;
+  }
+
+  void continue_from_half_resolution() {
+    const fs::path previous = checkpoint_path(options.schedule.starting_size / 2);
+    if (!fs::exists(previous)) {
+      throw std::runtime_error("gan_starting_size " + std::to_string(options.schedule.starting_size) +
+                               " continues from the model saved at " + previous.string() + ", which does not exist");
+    }
+    model::Checkpoint checkpoint = model::load_checkpoint(previous);
+    model::load_state(*g, checkpoint.G, previous.string());
+    model::load_state(*g_ema, checkpoint.G_ema, previous.string());
+    model::load_state(*d, checkpoint.D, previous.string());
+    spdlog::info("starting at {}x{} from {}", options.schedule.starting_size, options.schedule.starting_size, previous.string());
+  }
+
+  // Data parallelism: every rank takes rank 0's G and D (and a fresh EMA copy of that G).
+  void attach_ranks() {
+    const ParallelHooks& ranks = options.parallel;
+    if (!ranks.attach) return;
+    const bool fresh = global_step == 0 && options.schedule.starting_size <= 4;
+    ranks.attach(g, d);
+    if (fresh) model::load_state(*g_ema, model::state_of(*g), "EMA copy");
+    spdlog::info("data-parallel: rank {} of {}; every rank draws the global batch's noise and uses its share",
+                 ranks.rank, ranks.world_size);
+  }
+
+  // Losses of steps not read yet: they stay on the device until read, a log_interval at a time (one
+  // synchronisation). Reading them checks for divergence.
+  struct PendingLosses {
+    std::vector<std::pair<int64_t, StepLosses>> steps;
+    StepStats last;
+  };
+
+  StepStats read_pending(PendingLosses& pending, const model::TrainingStage& stage) {
+    std::vector<StepLosses> losses;
+    for (auto& entry : pending.steps) losses.push_back(entry.second);
+    auto stats = read_losses(losses);
+    for (size_t i = 0; i < stats.size(); ++i) {
+      if (!std::isfinite(stats[i].d_loss) || !std::isfinite(stats[i].g_loss)) {
+        throw std::runtime_error(fmt::format("training diverged at global step {} of stage {} (D loss {}, G loss {}); "
+                                             "lower learning_rate and rerun (it resumes from the last checkpoint)",
+                                             pending.steps[i].first, stage.name(), stats[i].d_loss, stats[i].g_loss));
+      }
+      curve.emplace_back(pending.steps[i].first, stats[i]);
+    }
+    pending.steps.clear();
+    if (!stats.empty()) pending.last = stats.back();
+    return pending.last;
+  }
+
+  // Trains stage `index` from `start_step` to its end; returns the last alpha. Saves and throws
+  // util::Interrupted when a stop was requested.
+  double run_stage(TrainStep& step_fn, int index, int64_t start_step) {
+    const model::TrainingStage& stage = stages[index];
+    const ParallelHooks& ranks = options.parallel;
+    curve.clear();
+    spdlog::info("stage {} ({}x{}{}): {} steps, batch {}", stage.name(), stage.resolution, stage.resolution,
+                 stage.transition ? ", fading in" : "", stage.iterations, stage.batch_size);
+    util::Progress progress("stage " + stage.name(), stage.iterations, "step");
+    progress.advance(start_step);
+    if (start_step == 0) {
+      // A new stage changes what the networks compute (a new block, or the fade-in ending): restart
+      // Adam's moments and warm-up, as Karras's reset_opt_for_new_lod.
+      opt_g->reset();
+      opt_d->reset();
+    }
+    auto last_log = std::chrono::steady_clock::now();
+    int64_t images_since_log = 0;
+    double alpha = 1.0;
+    PendingLosses pending;
+    for (int64_t step = start_step; step < stage.iterations; ++step) {
+      alpha = stage.transition ? static_cast<double>(step) / stage.iterations : 1.0;
+      torch::Tensor batch = reals({stage.resolution, stage.batch_size, index, step}).to(options.device, /*non_blocking=*/true);
+      const int64_t global_batch = batch.size(0) * ranks.world_size;
+      const double ema_decay = ema_beta(options.ema, global_batch, images_at_resolution(index, step + 1));
+      pending.steps.emplace_back(global_step + 1, step_fn.run(batch, stage.resolution, alpha, ema_decay));
+      ++global_step;
+      images_seen += batch.size(0);
+      images_since_log += batch.size(0);
+      progress.advance();
+      const bool log_point = step % options.log_interval == 0 || step + 1 == stage.iterations;
+      if (log_point) {
+        const StepStats stats = read_pending(pending, stage);
+        progress.set_postfix(fmt::format("D {:.3f} G {:.3f}", stats.d_loss, stats.g_loss));
+        const auto now = std::chrono::steady_clock::now();
+        const double seconds = std::chrono::duration<double>(now - last_log).count();
+        const double images_per_s = seconds > 0 ? images_since_log / seconds : 0.0;
+        spdlog::info("stage {} step {}/{}: D {:.4f} G {:.4f} GP {:.4f} drift {:.4f} alpha {:.3f} {:.1f} img/s "
+                     "{:.1f} kimg",
+                     stage.name(), step + 1, stage.iterations, stats.d_loss, stats.g_loss, stats.gp, stats.drift,
+                     alpha, images_per_s, images_seen / 1000.0);
+        if (ranks.writer()) write_metrics(stage, step + 1, alpha, stats, images_per_s, "");
+        last_log = now;
+        images_since_log = 0;
+      }
+      if (ranks.writer() && (step + 1) % options.sample_interval == 0) write_samples(stage, step + 1, alpha, batch);
+      bool stop = util::interrupted();
+      // Ranks agree on stopping at log points (one small all-reduce), so all stop at the same step.
+      if (ranks.any) stop = log_point ? ranks.any(stop) : false;
+      if ((step + 1) % options.save_interval == 0 || stop) {
+        read_pending(pending, stage);  // never checkpoint a diverged model
+        if (ranks.writer()) save(index, step + 1, alpha);
+      }
+      if (stop) {
+        progress.finish();
+        spdlog::warn("interrupted: saved {} at step {}", checkpoint_path(stage.resolution).string(), global_step);
+        throw util::Interrupted{};
+      }
+    }
+    progress.finish();
+    return alpha;
+  }
+
+  // The stage-end checkpoint, SWD row and loss curve (writer rank only).
+  void finish_stage(int index, double alpha) {
+    const model::TrainingStage& stage = stages[index];
+    save(index, stage.iterations, stage.transition ? 1.0 : alpha);
+    const std::string swd = stage_swd(index);
+    if (!swd.empty()) write_metrics(stage, stage.iterations, 1.0, curve.back().second, 0.0, swd);
+    write_loss_curve(options.log_dir / ("loss_" + stage.name() + ".png"), curve);
+    spdlog::info("stage {} done: {}", stage.name(), checkpoint_path(stage.resolution).string());
   }
 };
 
 Trainer::Trainer(TrainerOptions options, BatchFn reals) : impl_(std::make_unique<Impl>()) {
-  impl_->o = std::move(options);
+  impl_->options = std::move(options);
   impl_->reals = std::move(reals);
-  impl_->stages = impl_->o.schedule.stages();
-  torch::manual_seed(impl_->o.seed);
+  impl_->stages = impl_->options.schedule.stages();
+  torch::manual_seed(impl_->options.seed);
   impl_->build();
 }
 
@@ -211,143 +368,15 @@ Trainer::~Trainer() = default;
 model::Generator Trainer::generator_ema() const { return impl_->g_ema; }
 
 void Trainer::run() {
-  Impl& m = *impl_;
-  fs::create_directories(m.o.log_dir);
-  fs::create_directories(m.o.samples_dir);
-  int first_stage = 0;
-  int64_t first_step = 0;
-  if (auto ck = m.newest_checkpoint()) {
-    const auto& [path, c] = *ck;
-    const std::string want = fingerprint(m.o.arch, m.o.schedule.output_size);
-    if (c.meta.fingerprint != want) {
-      throw std::runtime_error("log_dir " + m.o.log_dir.string() + " holds a checkpoint of a different model (" +
-                               c.meta.fingerprint + "; this config: " + want +
-                               "). Use another log_dir, or remove the old checkpoints.");
-    }
-    model::load_state(*m.g, c.G, path.string() + " (G)");
-    model::load_state(*m.g_ema, c.G_ema, path.string() + " (G_ema)");
-    model::load_state(*m.d, c.D, path.string() + " (D)");
-    m.opt_g->load_state(c.opt_G);
-    m.opt_d->load_state(c.opt_D);
-    if (c.rng.numel() > 0) m.noise.set_state(c.rng);
-    m.global_step = c.meta.global_step;
-    if (m.o.parallel.writer()) m.trim_metrics(m.global_step);
-    m.images_seen = c.meta.images_seen;
-    first_stage = c.meta.stage_index;
-    first_step = c.meta.stage_step;
-    if (first_stage < static_cast<int>(m.stages.size()) && first_step >= m.stages[first_stage].iterations) {
-      ++first_stage;
-      first_step = 0;
-    }
-    spdlog::info("resuming from {} at step {} (stage {}, step {} of it)", path.string(), m.global_step,
-                 first_stage < static_cast<int>(m.stages.size()) ? m.stages[first_stage].name() : "done", first_step);
-  } else if (m.o.schedule.starting_size > 4) {
-    const fs::path prev = m.checkpoint_path(m.o.schedule.starting_size / 2);
-    if (!fs::exists(prev)) {
-      throw std::runtime_error("gan_starting_size " + std::to_string(m.o.schedule.starting_size) +
-                               " continues from the model saved at " + prev.string() + ", which does not exist");
-    }
-    model::Checkpoint c = model::load_checkpoint(prev);
-    model::load_state(*m.g, c.G, prev.string());
-    model::load_state(*m.g_ema, c.G_ema, prev.string());
-    model::load_state(*m.d, c.D, prev.string());
-    spdlog::info("starting at {}x{} from {}", m.o.schedule.starting_size, m.o.schedule.starting_size, prev.string());
-  }
-
-  const ParallelHooks& par = m.o.parallel;
-  const bool writer = par.writer();
-  if (par.attach) {
-    const bool fresh = m.global_step == 0 && m.o.schedule.starting_size <= 4;
-    par.attach(m.g, m.d);  // every rank now holds rank 0's G and D
-    if (fresh) model::load_state(*m.g_ema, model::state_of(*m.g), "EMA copy");
-    spdlog::info("data-parallel: rank {} of {}; every rank draws the global batch's noise and uses its share",
-                 par.rank, par.world_size);
-  }
-  TrainStep step_fn(m.g, m.d, m.g_ema, *m.opt_g, *m.opt_d, m.o, m.noise);
-  for (int si = first_stage; si < static_cast<int>(m.stages.size()); ++si) {
-    const model::TrainingStage& st = m.stages[si];
-    m.curve.clear();
-    spdlog::info("stage {} ({}x{}{}): {} steps, batch {}", st.name(), st.resolution, st.resolution,
-                 st.transition ? ", fading in" : "", st.iterations, st.batch_size);
-    util::Progress progress("stage " + st.name(), st.iterations, "step");
-    progress.advance(si == first_stage ? first_step : 0);
-    auto last_log = std::chrono::steady_clock::now();
-    int64_t images_since_log = 0;
-    double alpha = 1.0;
-    // Losses stay on the device until read, a log_interval at a time (one synchronisation).
-    std::vector<std::pair<int64_t, StepLosses>> pending;
-    StepStats s;
-    auto flush = [&](int64_t step) {
-      std::vector<StepLosses> l;
-      for (auto& p : pending) l.push_back(p.second);
-      auto stats = read_losses(l);
-      for (size_t i = 0; i < stats.size(); ++i) {
-        if (!std::isfinite(stats[i].d_loss) || !std::isfinite(stats[i].g_loss)) {
-          throw std::runtime_error(fmt::format("training diverged at global step {} of stage {} (D loss {}, G loss {}); "
-                                               "lower learning_rate and rerun (it resumes from the last checkpoint)",
-                                               pending[i].first, st.name(), stats[i].d_loss, stats[i].g_loss));
-        }
-        m.curve.emplace_back(pending[i].first, stats[i]);
-      }
-      pending.clear();
-      return stats.empty() ? s : stats.back();
-    };
-    const int64_t start_step = si == first_stage ? first_step : 0;
-    if (start_step == 0) {
-      // A new stage changes what the networks compute (a new block, or the fade-in ending): restart
-      // Adam's moments and warm-up, as Karras's reset_opt_for_new_lod.
-      m.opt_g->reset();
-      m.opt_d->reset();
-    }
-    for (int64_t step = start_step; step < st.iterations; ++step) {
-      alpha = st.transition ? static_cast<double>(step) / st.iterations : 1.0;
-      torch::Tensor reals = m.reals({st.resolution, st.batch_size, si, step}).to(m.o.device, /*non_blocking=*/true);
-      const int64_t global_batch = reals.size(0) * par.world_size;
-      const double ema_decay = ema_beta(m.o.ema, global_batch, m.images_at_resolution(si, step + 1));
-      pending.emplace_back(m.global_step + 1, step_fn.run(reals, st.resolution, alpha, ema_decay));
-      ++m.global_step;
-      m.images_seen += reals.size(0);
-      images_since_log += reals.size(0);
-      progress.advance();
-      if (step % m.o.log_interval == 0 || step + 1 == st.iterations) {
-        s = flush(step);
-        progress.set_postfix(fmt::format("D {:.3f} G {:.3f}", s.d_loss, s.g_loss));
-        const auto now = std::chrono::steady_clock::now();
-        const double secs = std::chrono::duration<double>(now - last_log).count();
-        const double ips = secs > 0 ? images_since_log / secs : 0.0;
-        spdlog::info("stage {} step {}/{}: D {:.4f} G {:.4f} GP {:.4f} drift {:.4f} alpha {:.3f} {:.1f} img/s "
-                     "{:.1f} kimg",
-                     st.name(), step + 1, st.iterations, s.d_loss, s.g_loss, s.gp, s.drift, alpha, ips,
-                     m.images_seen / 1000.0);
-        if (writer) m.write_metrics(st, step + 1, alpha, s, ips, "");
-        last_log = now;
-        images_since_log = 0;
-      }
-      if (writer && (step + 1) % m.o.sample_interval == 0) m.write_samples(st, step + 1, alpha, reals);
-      bool stop = util::interrupted();
-      if (par.any) {
-        // Ranks agree on stopping at log points (one small all-reduce), so all stop at the same step.
-        const bool agree_now = step % m.o.log_interval == 0 || step + 1 == st.iterations;
-        stop = agree_now ? par.any(stop) : false;
-      }
-      if ((step + 1) % m.o.save_interval == 0 || stop) {
-        if (!stop) flush(step);  // never checkpoint a diverged model
-        if (writer) m.save(si, step + 1, alpha);
-      }
-      if (stop) {
-        flush(step);
-        progress.finish();
-        spdlog::warn("interrupted: saved {} at step {}", m.checkpoint_path(st.resolution).string(), m.global_step);
-        throw util::Interrupted{};
-      }
-    }
-    progress.finish();
-    if (!writer) continue;
-    m.save(si, st.iterations, st.transition ? 1.0 : alpha);
-    const std::string swd = m.stage_swd(si);
-    if (!swd.empty()) m.write_metrics(st, st.iterations, 1.0, m.curve.back().second, 0.0, swd);
-    write_loss_curve(m.o.log_dir / ("loss_" + st.name() + ".png"), m.curve);
-    spdlog::info("stage {} done: {}", st.name(), m.checkpoint_path(st.resolution).string());
+  Impl& impl = *impl_;
+  fs::create_directories(impl.options.log_dir);
+  fs::create_directories(impl.options.samples_dir);
+  const Impl::Position from = impl.restore();
+  impl.attach_ranks();
+  TrainStep step_fn(impl.g, impl.d, impl.g_ema, *impl.opt_g, *impl.opt_d, impl.options, impl.noise);
+  for (int stage = from.stage; stage < static_cast<int>(impl.stages.size()); ++stage) {
+    const double alpha = impl.run_stage(step_fn, stage, stage == from.stage ? from.step : 0);
+    if (impl.options.parallel.writer()) impl.finish_stage(stage, alpha);
   }
 }
 

@@ -165,3 +165,18 @@ TEST(AugmentRecipe, IsDifferentiableAndDrawsReproducibly) {
   ASSERT_TRUE(x.grad().defined());
   EXPECT_GT(x.grad().abs().sum().item<double>(), 0.0);
 }
+
+TEST(AugmentRecipe, ProbabilityChoosesWhichImagesAreTransformed) {
+  auto o = train::parse_augment("translation,cutout,color");
+  auto rng = at::make_generator<at::CPUGeneratorImpl>(9);
+  torch::Tensor x = torch::rand({64, 1, 16, 16}) * 2 - 1;
+  o.probability = 0.0;
+  EXPECT_TRUE(torch::allclose(train::augment(x, train::draw_augment_params(o, 64, 16, rng), o), x, 0, 1e-6));
+  o.probability = 0.25;
+  torch::Tensor moved = (train::augment(x, train::draw_augment_params(o, 64, 16, rng), o) - x).abs();
+  torch::Tensor changed = (moved > 1e-5).flatten(1).any(1);
+  const int64_t count = changed.sum().item<int64_t>();
+  // Each image is untouched with probability 0.75^3 = 0.42: about 37 of 64 changed.
+  EXPECT_GT(count, 20);
+  EXPECT_LT(count, 54);
+}

@@ -18,11 +18,12 @@ class Adam;
 
 namespace deepzine::train {
 
-// Karras et al. 2018 (tkarras/progressive_growing_of_gans config.py: lrate 0.001, beta1 0, beta2 0.99,
-// epsilon 1e-8), for layers with the equalized learning rate (model/layers.h). The original DeepZine's
-// 1e-4 was for weights that carry the He scale; on equalized weights it is a ~10x smaller step.
+// Karras et al. 2018 (tkarras/progressive_growing_of_gans config.py: lrate 0.001 base, up to 0.003 in
+// their 8-GPU preset; beta1 0, beta2 0.99, epsilon 1e-8), for layers with the equalized learning rate
+// (model/layers.h); 0.003 learned fastest here (docs/BENCHMARKS.md, "Training recipe"). The original
+// DeepZine's 1e-4 was for weights that carry the He scale; on equalized weights it is 10-25x smaller.
 struct AdamOptions {
-  double lr = 1e-3, beta1 = 0.0, beta2 = 0.99, eps = 1e-8;
+  double lr = 3e-3, beta1 = 0.0, beta2 = 0.99, eps = 1e-8;
 };
 
 class Adam {

@@ -17,6 +17,10 @@ struct AugmentOptions {
   bool cutout = false;       // one white square of cutout_ratio of the side, anywhere on the page
   bool color = false;        // brightness + U(-0.25, 0.25), contrast x U(0.75, 1.25) about the page mean
   double translation_ratio = 0.125, cutout_ratio = 0.25;
+  // Each transform is applied to each image with this probability (as ADA's p). Always-on transforms
+  // add their own spread to every batch, which hides from D's minibatch-stddev feature that G's pages
+  // are all alike: measured, at 1.0 G collapses to one page (docs/BENCHMARKS.md "Training recipe").
+  double probability = 0.25;
   bool any() const { return translation || cutout || color; }
   std::string describe() const;  // "translation,cutout,color" or "none"
 };
@@ -26,7 +30,9 @@ struct AugmentOptions {
 AugmentOptions parse_augment(const std::string& text);
 
 // Per-sample random parameters for a batch, drawn from `rng` on the CPU (so that a resumed run
-// draws the same ones), laid out [B, 6]: tx, ty (pixels), cutout cx, cy (pixels), brightness, contrast.
+// draws the same ones), laid out [B, 6]: tx, ty (pixels), cutout cx, cy (pixels), brightness, contrast;
+// a transform not drawn for an image (probability) has its identity values (0 shift, cutout centre
+// -size, i.e. off the page, brightness 0, contrast 1).
 torch::Tensor draw_augment_params(const AugmentOptions& options, int64_t batch, int64_t size, at::Generator& rng);
 
 // Applies the transforms of `params` ([B, 6], from draw_augment_params) to images in [-1, 1]

@@ -108,7 +108,7 @@ class TrainStep {
   model::Generator g_, g_ema_;
   model::Discriminator d_;
   Adam &opt_g_, &opt_d_;
-  const TrainerOptions& o_;
+  const TrainerOptions& options_;
   at::Generator noise_;
   // This rank's share of fresh noise of shape [world * b, dims...], on `like`'s device.
   torch::Tensor noise(bool normal, int64_t b, std::vector<int64_t> dims, const torch::Tensor& like);
