@@ -18,7 +18,7 @@
 
 #include "deepzine/model/pggan.h"
 #include "deepzine/ops/ops.h"
-#include "deepzine/train/trainer.h"
+#include "deepzine/train/step.h"
 
 using namespace deepzine;
 

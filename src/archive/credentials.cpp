@@ -1,3 +1,5 @@
+#include <fnmatch.h>
+
 #include <cstdlib>
 #include <fstream>
 
@@ -65,43 +67,8 @@ bool is_safe_relative_path(const std::string& name) {
 }
 
 bool glob_match(const std::string& pattern, const std::string& name) {
-  // Iterative matcher with backtracking on the last '*'.
-  size_t p = 0, n = 0, star = std::string::npos, mark = 0;
-  while (n < name.size()) {
-    if (p < pattern.size() && pattern[p] == '[') {
-      const size_t close = pattern.find(']', p + 1);
-      if (close != std::string::npos) {
-        bool negate = pattern[p + 1] == '!' || pattern[p + 1] == '^';
-        bool hit = false;
-        for (size_t i = p + 1 + (negate ? 1 : 0); i < close; ++i) {
-          if (i + 2 < close && pattern[i + 1] == '-') {
-            hit |= name[n] >= pattern[i] && name[n] <= pattern[i + 2];
-            i += 2;
-          } else {
-            hit |= name[n] == pattern[i];
-          }
-        }
-        if (hit != negate) {
-          p = close + 1;
-          ++n;
-          continue;
-        }
-      }
-    } else if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == name[n])) {
-      ++p;
-      ++n;
-      continue;
-    } else if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      mark = n;
-      continue;
-    }
-    if (star == std::string::npos) return false;
-    p = star + 1;
-    n = ++mark;
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
+  // glibc's fnmatch(3) without FNM_PATHNAME: '*' also matches '/' of an item's subfolders, as before.
+  return fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
 }
 
 }  // namespace deepzine::archive

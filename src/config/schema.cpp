@@ -79,7 +79,8 @@ KeyDef integer(const char* name, Field<Int> f, const char* def, const char* doc,
   });
 }
 
-KeyDef optional_int(const char* name, Field<std::optional<int64_t>> f, const char* doc) {
+template <class Int>
+KeyDef optional_integer(const char* name, Field<std::optional<Int>> f, const char* doc) {
   std::string key = name;
   return make(name, "int or None", "None", doc, false,
               [f, key](Config& c, const YAML::Node& v, Problems& p) {
@@ -92,27 +93,9 @@ KeyDef optional_int(const char* name, Field<std::optional<int64_t>> f, const cha
                   p.add(v.Mark(), key, "expected a whole number or None, got '" + scalar_text(v) + "'");
                   return;
                 }
-                c.*f = x;
+                c.*f = static_cast<Int>(x);
               });
 }
-
-KeyDef optional_small_int(const char* name, Field<std::optional<int>> f, const char* doc) {
-  std::string key = name;
-  return make(name, "int or None", "None", doc, false,
-              [f, key](Config& c, const YAML::Node& v, Problems& p) {
-                if (is_none(v)) {
-                  c.*f = std::nullopt;
-                  return;
-                }
-                int64_t x = 0;
-                if (!parse_int(v, x)) {
-                  p.add(v.Mark(), key, "expected a whole number or None, got '" + scalar_text(v) + "'");
-                  return;
-                }
-                c.*f = static_cast<int>(x);
-              });
-}
-
 KeyDef optional_float(const char* name, Field<std::optional<double>> f, const char* def, const char* doc,
                       bool added = false) {
   std::string key = name;
@@ -212,7 +195,7 @@ std::vector<KeyDef> build_table() {
       boolean("inference", &C::inference, "False", "Run the inference stage: sample pages from a model."),
       boolean("interpolation", &C::interpolation, "False",
               "Run the interpolation stage: walk the latent space, write frames and a movie."),
-      optional_int("random_seed", &C::random_seed,
+      optional_integer("random_seed", &C::random_seed,
                    "Seed for every random choice (latents, shuffling, initialisation). None: random."),
       string("log_level", &C::log_level, "info", "trace, debug, info, warn or error.", true),
 
@@ -234,7 +217,7 @@ std::vector<KeyDef> build_table() {
               "Accepted for compatibility; all resolutions are always stored and streamed."),
       string("internetarchive_collection", &C::internetarchive_collection, "MBLWHOI",
              "Internet Archive collection identifier (https://archive.org/details/IDENTIFIER)."),
-      optional_int("pdf_num", &C::pdf_num, "Take at most this many items of the collection (None: all)."),
+      optional_integer("pdf_num", &C::pdf_num, "Take at most this many items of the collection (None: all)."),
       integer("data_output_size", &C::data_output_size, "1024",
               "Pages are stored as squares of every power of two from 4 up to this size."),
       string("internetarchive_base_url", &C::internetarchive_base_url, "https://archive.org",
@@ -261,9 +244,9 @@ std::vector<KeyDef> build_table() {
       integer("model_sample_interval_steps", &C::model_sample_interval_steps, "400", "Sample grid every N steps."),
       integer("model_loss_output_interval_steps", &C::model_loss_output_interval_steps, "40",
               "Log losses every N steps."),
-      optional_small_int("starting_depth", &C::starting_depth,
+      optional_integer("starting_depth", &C::starting_depth,
                          "Alternative to gan_starting_size: depth d means size 2^(d+1)."),
-      optional_small_int("progressive_depth", &C::progressive_depth,
+      optional_integer("progressive_depth", &C::progressive_depth,
                          "Alternative to gan_output_size: depth d means size 2^(d+1)."),
       integer("gan_starting_size", &C::gan_starting_size, "4",
               "First resolution trained; larger than 4 continues from the model saved at half of it."),
@@ -275,19 +258,19 @@ std::vector<KeyDef> build_table() {
       integer("iterations_per_stage", &C::iterations_per_stage, "10000",
               "Steps of each stage (each resolution has a fade-in stage and a stable stage)."),
       integer("latent_size", &C::latent_size, "128", "Dimension of the latent vector."),
-      optional_small_int("channels", &C::channels,
+      optional_integer("channels", &C::channels,
                          "3 (RGB) or 1 (grey) for data and model. None: the training set decides (1 when every "
                          "page of data_hdf5 is grey, else 3); load_data then renders RGB and stores grey pages once."),
       integer("batch_size", &C::batch_size, "16", "Training batch size (per process)."),
       integer("batch_size_reduction_transition_size", &C::batch_size_reduction_transition_size, "128",
               "From this resolution on, reduced_batch_size is used."),
-      optional_small_int("batch_size_reduction_transition_depth", &C::batch_size_reduction_transition_depth,
+      optional_integer("batch_size_reduction_transition_depth", &C::batch_size_reduction_transition_depth,
                          "Depth form of batch_size_reduction_transition_size (wins when set)."),
       integer("reduced_batch_size", &C::reduced_batch_size, "4", "Batch size at large resolutions."),
       integer("max_filter", &C::max_filter, "128", "Filters of each convolution at low resolutions."),
       integer("filter_num_reduction_transition_size", &C::filter_num_reduction_transition_size, "128",
               "From this resolution on, filters halve at every doubling."),
-      optional_small_int("filter_num_reduction_transition_depth", &C::filter_num_reduction_transition_depth,
+      optional_integer("filter_num_reduction_transition_depth", &C::filter_num_reduction_transition_depth,
                          "Depth form of filter_num_reduction_transition_size (wins when set)."),
       integer("discriminator_updates", &C::discriminator_updates, "1", "D updates per step."),
       integer("generator_updates", &C::generator_updates, "1", "G updates per step."),

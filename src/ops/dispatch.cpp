@@ -20,7 +20,6 @@ bool use_fused(const torch::Tensor& x) {
 
 void set_cuda_kernels_enabled(bool on) { g_cuda_kernels = on; }
 void set_host_kernels_enabled(bool on) { g_host_kernels = on; }
-bool cuda_kernels_enabled() { return g_cuda_kernels; }
 bool cuda_kernels_compiled() { return glue::kernels_compiled(); }
 
 torch::Tensor bias_act(const torch::Tensor& x, const torch::Tensor& bias, double slope, double gain,

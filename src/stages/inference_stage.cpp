@@ -10,12 +10,12 @@
 #include "deepzine/stages/stages.h"
 #include "deepzine/util/error.h"
 #include "deepzine/video/movie.h"
+#include "sampling_inputs.h"
 #include "sampling_model.h"
 
 namespace deepzine::stages {
 namespace fs = std::filesystem;
 
-// Latents from a .npy file (checked against the model) or random from the seed.
 torch::Tensor latents_for(const std::optional<fs::path>& file, int64_t count, int latent_size, uint64_t seed) {
   if (!file) return sample::random_latents(count, latent_size, seed);
   torch::Tensor z;

@@ -9,13 +9,11 @@
 #include "deepzine/stages/stages.h"
 #include "deepzine/util/error.h"
 #include "deepzine/video/movie.h"
+#include "sampling_inputs.h"
 #include "sampling_model.h"
 
 namespace deepzine::stages {
 namespace fs = std::filesystem;
-
-torch::Tensor latents_for(const std::optional<fs::path>& file, int64_t count, int latent_size, uint64_t seed);
-uint64_t seed_of(const config::Config& cfg);
 
 int run_interpolation(const config::Config& cfg) {
   SamplingModel m = load_sampling_model(cfg);

@@ -6,7 +6,7 @@
 #include "deepzine/train/augment.h"
 #include "deepzine/train/autocast.h"
 #include "deepzine/train/ema.h"
-#include "deepzine/train/trainer.h"
+#include "deepzine/train/step.h"
 
 namespace deepzine::train {
 

@@ -196,7 +196,7 @@ TEST_F(Distributed, DryRunPrintsTheEffectiveBatch) {
   const std::string out = log();
   ASSERT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("effective batch = batch x 2"), std::string::npos) << out;
-  EXPECT_NE(out.find("learning rate 0.0001 unchanged"), std::string::npos) << out;
+  EXPECT_NE(out.find("learning rate 0.003 unchanged"), std::string::npos) << out;  // the default
   EXPECT_FALSE(fs::exists(dir_ / "models"));
 }
 

@@ -13,7 +13,7 @@
 
 #include "deepzine/dist/dist.h"
 #include "deepzine/model/pggan.h"
-#include "deepzine/train/trainer.h"
+#include "deepzine/train/step.h"
 
 namespace dd = deepzine::dist;
 namespace model = deepzine::model;

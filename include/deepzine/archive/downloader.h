@@ -44,7 +44,7 @@ Credentials load_credentials();
 // relative path: not empty, not absolute, no "." or ".." components, no control characters or '\\'.
 bool is_safe_relative_path(const std::string& name);
 
-// fnmatch-style glob on a file name (*, ?, [..]).
+// fnmatch(3) glob on a file name (*, ?, [..]; '*' also matches '/').
 bool glob_match(const std::string& pattern, const std::string& name);
 
 }  // namespace deepzine::archive

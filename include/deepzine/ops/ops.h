@@ -29,7 +29,6 @@ torch::Tensor downsample_lerp(const torch::Tensor& hi, const torch::Tensor& old_
 
 // Global switch (config key cuda_kernels); the reference path is always used on CPU.
 void set_cuda_kernels_enabled(bool on);
-bool cuda_kernels_enabled();
 // Also run the fused ops on CPU tensors (float32/float64), through the kernels' element functions in
 // host loops. Off by default: on CPU the ATen reference is as fast. For tests and benchmarks.
 void set_host_kernels_enabled(bool on);

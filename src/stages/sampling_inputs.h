@@ -1,0 +1,19 @@
+#pragma once
+// What the inference and interpolation stages sample from (defined in inference_stage.cpp).
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+
+#include <torch/types.h>
+
+#include "deepzine/config/config.h"
+
+namespace deepzine::stages {
+
+// Latents from a .npy file (checked against the model's latent size) or random from the seed.
+torch::Tensor latents_for(const std::optional<std::filesystem::path>& file, int64_t count, int latent_size,
+                          uint64_t seed);
+// random_seed, or a random one when it is None.
+uint64_t seed_of(const config::Config& cfg);
+
+}  // namespace deepzine::stages
