@@ -2,7 +2,7 @@
 // (bench/pggan_reference_train.py) on the same pages, schedule, batch, latent, filters and images.
 // Both are scored with one SWD (train/swd.h) against reals, beside real-vs-real; both sheets saved.
 // Usage: quality PAGES.h5 OUT_DIR [--res 32] [--steps 400] [--batch 16] [--latent 32] [--max-filter 32]
-//                [--channels 1] [--samples 512] [--seed 1] [--augment translation,cutout,color] [--lr 0.001]
+//                [--channels 1] [--samples 512] [--seed 1] [--augment translation,cutout,color] [--lr 0.003]
 //                [--reference bench/pggan_reference_train.py] [--skip-reference]
 #include <torch/torch.h>
 
@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
   std::map<std::string, std::string> arg{{"--res", "32"},         {"--steps", "400"},   {"--batch", "16"},
                                          {"--latent", "32"},      {"--max-filter", "32"}, {"--channels", "1"},
                                          {"--samples", "512"},    {"--seed", "1"},      {"--augment", "translation,cutout,color"}, {"--augment-p", "0.25"},
-                                         {"--lr", "0.001"},       {"--reference", "bench/pggan_reference_train.py"},
+                                         {"--lr", "0.003"},       {"--reference", "bench/pggan_reference_train.py"},
                                          {"--skip-reference", "0"}};
   for (int i = 3; i < argc; ++i) {
     std::string key = argv[i];
