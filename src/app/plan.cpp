@@ -58,7 +58,7 @@ void print_plan(std::ostream& out, const config::Config& c, const std::vector<st
   if (c.train) {
     fmt::print(out, "training: learning rate {}{}, augmentation of D's inputs: {} (probability {}), EMA half-life {} "
                "kimg (ramp-up {})\n",
-               c.learning_rate, c.learning_rate < 5e-4 ? " (the original's value; slow on equalized layers, default 0.003)" : "",
+               c.learning_rate, stages::is_original_scale_learning_rate(c.learning_rate) ? " (the original's value; slow on equalized layers, default 0.003)" : "",
                c.augment, c.augment_probability, c.ema_beta ? fmt::format("from ema_beta {}", *c.ema_beta) : fmt::format("{}", c.ema_kimg),
                c.ema_rampup);
   }

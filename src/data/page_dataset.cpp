@@ -55,6 +55,19 @@ class Inflater {
 constexpr float kLuma[3] = {0.299f, 0.587f, 0.114f};
 inline float luma(const uint8_t* rgb) { return kLuma[0] * rgb[0] + kLuma[1] * rgb[1] + kLuma[2] * rgb[2]; }
 
+// pages/kind of a format-2 file (1: grey store, 3: rgb store, per page); its rank is checked before its
+// extent is read into one value.
+std::vector<uint8_t> read_page_kinds(const H5::H5File& f, const std::filesystem::path& file) {
+  H5::DataSet kind_ds = f.openDataSet(pages::kKindName);
+  H5::DataSpace space = kind_ds.getSpace();
+  if (space.getSimpleExtentNdims() != 1) throw error(file, std::string(pages::kKindName) + " is not a list");
+  hsize_t n = 0;
+  space.getSimpleExtentDims(&n);
+  std::vector<uint8_t> kind(n);
+  if (n > 0) kind_ds.read(kind.data(), H5::PredType::NATIVE_UINT8);
+  return kind;
+}
+
 }  // namespace
 
 PageColours page_colours(const std::filesystem::path& file) {
@@ -65,14 +78,7 @@ PageColours page_colours(const std::filesystem::path& file) {
   try {
     H5::H5File f(file.string(), H5F_ACC_RDONLY);
     if (f.nameExists("pages") && f.nameExists(pages::kKindName)) {
-      H5::DataSet kind_ds = f.openDataSet(pages::kKindName);
-      H5::DataSpace space = kind_ds.getSpace();
-      if (space.getSimpleExtentNdims() != 1) throw error(file, std::string(pages::kKindName) + " is not a list");
-      hsize_t n = 0;
-      space.getSimpleExtentDims(&n);
-      std::vector<uint8_t> kind(n);
-      if (n > 0) kind_ds.read(kind.data(), H5::PredType::NATIVE_UINT8);
-      for (uint8_t k : kind) (k == 1 ? out.grey : out.colour) += 1;
+      for (uint8_t k : read_page_kinds(f, file)) (k == 1 ? out.grey : out.colour) += 1;
       return out;
     }
     H5::DataSet view = f.openDataSet(pages::view_name(sizes.front()));
@@ -258,13 +264,11 @@ struct PageDataset::Impl {
       raw_chunks = !stores.empty();
       return;
     }
-    H5::DataSet kind_ds = file.openDataSet(pages::kKindName), row_ds = file.openDataSet(pages::kRowName);
-    hsize_t n = 0;
-    kind_ds.getSpace().getSimpleExtentDims(&n);
+    const std::vector<uint8_t> kind = read_page_kinds(file, opt.file);
+    const hsize_t n = kind.size();
     if (static_cast<int64_t>(n) != rows) throw error(opt.file, "pages/kind does not list every page of " + name);
-    std::vector<uint8_t> kind(n);
+    H5::DataSet row_ds = file.openDataSet(pages::kRowName);
     page_row.resize(n);
-    kind_ds.read(kind.data(), H5::PredType::NATIVE_UINT8);
     row_ds.read(page_row.data(), H5::PredType::NATIVE_INT64);
     for (hsize_t i = 0; i < n; ++i) {
       if ((kind[i] != 1 && kind[i] != 3) || (kind[i] == 3 && channels != 3)) {

@@ -36,7 +36,7 @@ int model_channels(const config::Config& cfg, const std::filesystem::path& data_
 // The original DeepZine's 1e-4 was a step for weights carrying the He scale; every layer here has the
 // equalized learning rate, where the same number is a ~10x smaller step (docs/training.md).
 void warn_about_learning_rate(double lr) {
-  if (lr >= 5e-4) return;
+  if (!is_original_scale_learning_rate(lr)) return;
   spdlog::warn("train: learning_rate {} is used as given. It is the original DeepZine's value for weights without "
                "equalized learning rate; this project's layers are equalized (Karras et al.), where it is a 10-25x "
                "smaller step and trains slower (docs/BENCHMARKS.md, 'Training recipe'). The default is 0.003: "

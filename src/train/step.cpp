@@ -38,8 +38,7 @@ torch::Tensor TrainStep::noise(bool normal, int64_t b, std::vector<int64_t> dims
   std::vector<int64_t> shape{world * b};
   shape.insert(shape.end(), dims.begin(), dims.end());
   auto cpu = torch::TensorOptions().dtype(like.scalar_type());
-  torch::Tensor t = normal ? at::randn(shape, noise_, cpu) : at::rand(shape, noise_, cpu);
-  t = rank_slice(t, options_.parallel.rank, world, model::mbstd_group(b, 4)).contiguous();
+  torch::Tensor t = share_of(normal ? at::randn(shape, noise_, cpu) : at::rand(shape, noise_, cpu), b);
   if (!like.is_cuda()) return t.to(like.device());
   return t.pin_memory().to(like.device(), /*non_blocking=*/true);  // no host wait for the GPU
 }
@@ -54,13 +53,17 @@ torch::Tensor TrainStep::gradient_penalty(const torch::Tensor& reals, const torc
   return (grad.flatten(1).norm(2, 1) - 1.0).pow(2).mean();
 }
 
+torch::Tensor TrainStep::share_of(const torch::Tensor& global, int64_t b) const {
+  return rank_slice(global, options_.parallel.rank, options_.parallel.world_size, model::mbstd_group(b, 4))
+      .contiguous();
+}
+
 torch::Tensor TrainStep::augmented(const torch::Tensor& images) {
   if (!options_.augment.any()) return images;
-  const int world = options_.parallel.world_size;
   const int64_t b = images.size(0);
-  torch::Tensor params = draw_augment_params(options_.augment, world * b, images.size(2), noise_);
-  params = rank_slice(params, options_.parallel.rank, world, model::mbstd_group(b, 4)).contiguous();
-  return augment(images, params, options_.augment);
+  torch::Tensor params =
+      draw_augment_params(options_.augment, options_.parallel.world_size * b, images.size(2), noise_);
+  return augment(images, share_of(params, b), options_.augment);
 }
 
 std::vector<StepStats> read_losses(const std::vector<StepLosses>& losses) {
@@ -98,8 +101,8 @@ StepLosses TrainStep::run(const torch::Tensor& reals_in, int res, double alpha, 
         torch::NoGradGuard no_grad;
         fakes = g_->forward(noise(true, b, {options_.arch.latent_size}, reals), res, alpha).to(reals.scalar_type());
       }
-      // D sees reals and fakes through the same random transforms (none when augment is off); the
-      // penalty below is taken on blends of what D saw.
+      // D sees reals and fakes through independent draws of the same random transforms (none when
+      // augment is off); the penalty below is taken on blends of what D saw.
       d_reals = augmented(reals);
       fakes = augmented(fakes);
       d_real = d_->forward(d_reals, res, alpha).to(reals.scalar_type());

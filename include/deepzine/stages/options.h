@@ -5,6 +5,11 @@
 
 namespace deepzine::stages {
 
+// Learning rates below this are on the original DeepZine's scale (weights without equalized learning
+// rate, 1e-4): on this project's equalized layers a 10-25x smaller step. The train stage warns, the
+// --dry-run plan says so.
+inline bool is_original_scale_learning_rate(double lr) { return lr < 5e-4; }
+
 inline model::ArchitectureSpec architecture_of(const config::Config& c) {
   model::ArchitectureSpec a;
   a.latent_size = c.latent_size;

@@ -99,6 +99,8 @@ class TrainStep {
   at::Generator noise_;
   // This rank's share of fresh noise of shape [world * b, dims...], on `like`'s device.
   torch::Tensor noise(bool normal, int64_t b, std::vector<int64_t> dims, const torch::Tensor& like);
+  // This rank's share of a tensor drawn for the global batch [world * b, ...] (rank_slice).
+  torch::Tensor share_of(const torch::Tensor& global, int64_t b) const;
   // `images` through this step's random augmentation (its parameters drawn from the noise generator).
   torch::Tensor augmented(const torch::Tensor& images);
 };
