@@ -125,6 +125,10 @@ TEST_F(ConfigFile, OutOfRangeAndChoiceErrors) {
   EXPECT_NE(msg.find("'flip' is not an augmentation"), std::string::npos) << msg;
   msg = error_of("ema_rampup: 2\n");
   EXPECT_NE(msg.find("ema_rampup"), std::string::npos) << msg;
+  msg = error_of("augment_probability: 1.5\n");
+  EXPECT_NE(msg.find("key 'augment_probability': 1.5 is out of range (allowed: 0 to 1)"), std::string::npos) << msg;
+  msg = error_of("ema_beta: 1\n");
+  EXPECT_NE(msg.find("ema_beta"), std::string::npos) << msg;
   msg = error_of("page_fit: squash\n");
   EXPECT_NE(msg.find("stretch, pad, crop"), std::string::npos) << msg;
 }
