@@ -55,6 +55,9 @@ ParseResult parse_command_line(int argc, char** argv) {
   app.add_flag("--dry-run", cl.dry_run,
                "Validate the config, print the resolved plan (stages, paths, resolution schedule with "
                "filters, batch sizes and parameter counts) and exit without writing anything");
+  app.add_flag("--report", cl.report,
+               "Rebuild log_dir/report.html (curves, schedule, samples, ETA) from what a training run with "
+               "CONFIG left in log_dir and samples_dir, then exit without training");
   app.add_option("--nproc", cl.nproc, "Training processes on this machine (one per GPU in gpu_num)")
       ->check(CLI::Range(1, 1024));
   app.add_option("--convert-tf", cl.convert_tf,

@@ -14,6 +14,7 @@ struct CommandLine {
   std::vector<config::Override> overrides;
   std::vector<stages::Stage> only;
   bool dry_run = false;
+  bool report = false;  // --report: rebuild log_dir/report.html, train nothing
   bool list_keys = false;
   int nproc = 1;
   std::string convert_tf;  // --convert-tf OUT_DIR

@@ -1,4 +1,4 @@
-// deepzine CONFIG [--set KEY=VALUE]... [--only STAGE[,STAGE]] [--dry-run] [--nproc N]
+// deepzine CONFIG [--set KEY=VALUE]... [--only STAGE[,STAGE]] [--dry-run] [--report] [--nproc N]
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -54,6 +54,14 @@ int main(int argc, char** argv) {
     util::Progress::set_plain_interval(1e9);
   }
   util::install_interrupt_handlers();
+  if (cl.report) {
+    try {
+      return stages::write_report(cfg);
+    } catch (const std::exception& e) {
+      spdlog::error("{}", e.what());
+      return util::kExitStageFailed;
+    }
+  }
   if (!cl.convert_tf.empty()) {
     try {
       return stages::convert_tf_model(cfg, cl.convert_tf);

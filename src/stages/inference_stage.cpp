@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "deepzine/imageio/png.h"
+#include "deepzine/report/report.h"
 #include "deepzine/sample/generate.h"
 #include "deepzine/sample/npy.h"
 #include "deepzine/stages/stages.h"
@@ -62,6 +63,7 @@ int run_inference(const config::Config& cfg) {
   }
   spdlog::info("inference: {} images, their latents (inference_latents.npy) and a contact sheet in {}", z.size(0),
                out.string());
+  report::write_output_index(out, describe(m));
   return util::kExitOk;
 }
 

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "deepzine/imageio/png.h"
+#include "deepzine/report/report.h"
 #include "deepzine/sample/generate.h"
 #include "deepzine/sample/latents.h"
 #include "deepzine/sample/npy.h"
@@ -38,6 +39,7 @@ int run_interpolation(const config::Config& cfg) {
   const fs::path movie_path = movie->close();
   spdlog::info("interpolation: {} frames ({} method) and {} ({}) in {}", path.size(0), cfg.interpolation_method,
                movie_path.filename().string(), movie->codec(), out.string());
+  report::write_output_index(out, describe(m));
   return util::kExitOk;
 }
 

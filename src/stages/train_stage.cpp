@@ -1,4 +1,6 @@
 // train: progressive training of the PGGAN on data_hdf5.
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -6,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "deepzine/data/page_dataset.h"
+#include "deepzine/report/report.h"
 #include "deepzine/stages/device.h"
 #include "deepzine/stages/stages.h"
 #include "deepzine/train/trainer.h"
@@ -13,6 +16,7 @@
 #include "deepzine/util/interrupt.h"
 #include "deepzine/stages/options.h"
 #include "parallel.h"
+#include "report_inputs.h"
 
 namespace deepzine::stages {
 namespace {
@@ -42,6 +46,24 @@ void warn_about_learning_rate(double lr) {
                "smaller step and trains slower (docs/BENCHMARKS.md, 'Training recipe'). The default is 0.003: "
                "--set learning_rate=0.003",
                lr);
+}
+
+// log_dir/report.html, rebuilt at most every 30 s while the stage runs and at every stage end. A
+// report that cannot be written is a warning: training goes on (the checkpoints say whether the
+// folder itself has a problem).
+std::function<void(bool)> report_writer(const config::Config& cfg, int channels, int world_size) {
+  auto inputs = std::make_shared<report::TrainingReportInputs>(training_report_inputs(cfg, channels, world_size));
+  auto last = std::make_shared<std::chrono::steady_clock::time_point>();
+  return [inputs, last](bool stage_end) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!stage_end && *last != std::chrono::steady_clock::time_point{} && now - *last < std::chrono::seconds(30)) return;
+    *last = now;
+    try {
+      report::write_training_report(*inputs);
+    } catch (const std::exception& e) {
+      spdlog::warn("train: the report was not updated: {}", e.what());
+    }
+  };
 }
 
 }  // namespace
@@ -92,6 +114,7 @@ int run_train(const config::Config& cfg) {
   o.channels_last = o.device.is_cuda();
   o.seed = cfg.random_seed ? static_cast<uint64_t>(*cfg.random_seed) : std::random_device{}();
 
+  o.on_progress = report_writer(cfg, o.arch.channels, ranks.world_size);
   std::unique_ptr<ParallelTraining> parallel;
   if (ranks.world_size > 1) parallel = std::make_unique<ParallelTraining>(cfg, o.device, o);
 

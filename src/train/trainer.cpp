@@ -13,7 +13,6 @@
 #include "deepzine/imageio/png.h"
 #include "deepzine/model/checkpoint.h"
 #include "deepzine/ops/ops.h"
-#include "deepzine/train/plot.h"
 #include "deepzine/train/swd.h"
 #include "deepzine/util/atomic_file.h"
 #include "deepzine/util/interrupt.h"
@@ -47,7 +46,6 @@ struct Trainer::Impl {
   int64_t global_step = 0, images_seen = 0;
   torch::Tensor fixed_z;
   at::Generator noise;  // latents and penalty blends of the steps (saved in checkpoints as `rng`)
-  std::vector<std::pair<int64_t, StepStats>> curve;  // this stage's losses, for the plot
 
   void build() {
     const int max_res = options.schedule.output_size;
@@ -274,19 +272,22 @@ struct Trainer::Impl {
                                              "lower learning_rate and rerun (it resumes from the last checkpoint)",
                                              pending.steps[i].first, stage.name(), stats[i].d_loss, stats[i].g_loss));
       }
-      curve.emplace_back(pending.steps[i].first, stats[i]);
     }
     pending.steps.clear();
     if (!stats.empty()) pending.last = stats.back();
     return pending.last;
   }
 
-  // Trains stage `index` from `start_step` to its end; returns the last alpha. Saves and throws
-  // util::Interrupted when a stop was requested.
-  double run_stage(TrainStep& step_fn, int index, int64_t start_step) {
+  struct StageEnd {
+    double alpha = 1.0;
+    StepStats last;  // the losses of the stage's last step
+  };
+
+  // Trains stage `index` from `start_step` to its end. Saves and throws util::Interrupted when a stop
+  // was requested.
+  StageEnd run_stage(TrainStep& step_fn, int index, int64_t start_step) {
     const model::TrainingStage& stage = stages[index];
     const ParallelHooks& ranks = options.parallel;
-    curve.clear();
     spdlog::info("stage {} ({}x{}{}): {} steps, batch {}", stage.name(), stage.resolution, stage.resolution,
                  stage.transition ? ", fading in" : "", stage.iterations, stage.batch_size);
     util::Progress progress("stage " + stage.name(), stage.iterations, "step");
@@ -322,7 +323,10 @@ struct Trainer::Impl {
                      "{:.1f} kimg",
                      stage.name(), step + 1, stage.iterations, stats.d_loss, stats.g_loss, stats.gp, stats.drift,
                      alpha, images_per_s, images_seen / 1000.0);
-        if (ranks.writer()) write_metrics(stage, step + 1, alpha, stats, images_per_s, "");
+        if (ranks.writer()) {
+          write_metrics(stage, step + 1, alpha, stats, images_per_s, "");
+          if (options.on_progress) options.on_progress(false);
+        }
         last_log = now;
         images_since_log = 0;
       }
@@ -341,16 +345,16 @@ struct Trainer::Impl {
       }
     }
     progress.finish();
-    return alpha;
+    return {alpha, pending.last};
   }
 
-  // The stage-end checkpoint, SWD row and loss curve (writer rank only).
-  void finish_stage(int index, double alpha) {
+  // The stage-end checkpoint, SWD row and report (writer rank only).
+  void finish_stage(int index, double alpha, const StepStats& last) {
     const model::TrainingStage& stage = stages[index];
     save(index, stage.iterations, stage.transition ? 1.0 : alpha);
     const std::string swd = stage_swd(index);
-    if (!swd.empty()) write_metrics(stage, stage.iterations, 1.0, curve.back().second, 0.0, swd);
-    write_loss_curve(options.log_dir / ("loss_" + stage.name() + ".png"), curve);
+    if (!swd.empty()) write_metrics(stage, stage.iterations, 1.0, last, 0.0, swd);
+    if (options.on_progress) options.on_progress(true);
     spdlog::info("stage {} done: {}", stage.name(), checkpoint_path(stage.resolution).string());
   }
 };
@@ -375,8 +379,8 @@ void Trainer::run() {
   impl.attach_ranks();
   TrainStep step_fn(impl.g, impl.d, impl.g_ema, *impl.opt_g, *impl.opt_d, impl.options, impl.noise);
   for (int stage = from.stage; stage < static_cast<int>(impl.stages.size()); ++stage) {
-    const double alpha = impl.run_stage(step_fn, stage, stage == from.stage ? from.step : 0);
-    if (impl.options.parallel.writer()) impl.finish_stage(stage, alpha);
+    const Impl::StageEnd end = impl.run_stage(step_fn, stage, stage == from.stage ? from.step : 0);
+    if (impl.options.parallel.writer()) impl.finish_stage(stage, end.alpha, end.last);
   }
 }
 

@@ -54,7 +54,7 @@ class Cli : public testing::Test {
 TEST_F(Cli, HelpDocumentsEveryFlag) {
   Result r = run("--help");
   EXPECT_EQ(r.status, 0);
-  for (const char* flag : {"CONFIG", "--set", "--only", "--dry-run", "--nproc", "--help", "--version", "--list-keys"}) {
+  for (const char* flag : {"CONFIG", "--set", "--only", "--dry-run", "--report", "--nproc", "--help", "--version", "--list-keys"}) {
     EXPECT_NE(r.output.find(flag), std::string::npos) << flag << " missing from --help:\n" << r.output;
   }
   EXPECT_NE(r.output.find("Exit status"), std::string::npos);
@@ -142,4 +142,47 @@ TEST_F(Cli, ShippedPretrainedModelSamplesOutOfTheBox) {
   EXPECT_TRUE(fs::exists(out / "inference_contact_sheet.png"));
   EXPECT_TRUE(fs::exists(out / "interpolation_00011.png"));  // (5 - 1) x 3 frames
   EXPECT_TRUE(fs::exists(out / "interpolation.mp4") || fs::exists(out / "interpolation.avi"));
+  std::ifstream index(out / "index.html");
+  const std::string html((std::istreambuf_iterator<char>(index)), std::istreambuf_iterator<char>());
+  EXPECT_NE(html.find("inference_contact_sheet.png"), std::string::npos) << html;
+  EXPECT_NE(html.find("<video src=\"interpolation."), std::string::npos) << html;
+  EXPECT_NE(html.find("pretrained_models/64"), std::string::npos) << html;
+}
+
+// A short run through the executable writes log_dir/report.html; --report rebuilds it without training.
+TEST_F(Cli, TrainingWritesTheReportAndReportRebuildsIt) {
+  fs::create_directories(dir_ / "pdfs");
+  int copied = 0;
+  for (const auto& e : fs::directory_iterator(fixtures() / "pdfs")) {
+    const bool scanned = e.path().filename().string().rfind("scanned", 0) == 0;  // slow to render
+    if (e.path().extension() == ".pdf" && !scanned && copied < 2) {
+      fs::copy_file(e.path(), dir_ / "pdfs" / e.path().filename());
+      ++copied;
+    }
+  }
+  const fs::path models = dir_ / "models";
+  fs::path cfg = write("cfg.yaml", "load_data: True\ntrain: True\ndownload_pdf: False\npdf_directory: " +
+                                       (dir_ / "pdfs").string() + "\ndata_hdf5: " + (dir_ / "pages.h5").string() +
+                                       "\ndata_output_size: 16\ndevice: cpu\nrandom_seed: 3\nlog_dir: " +
+                                       models.string() + "\nsamples_dir: " + (dir_ / "samples").string() +
+                                       "\ngan_output_size: 8\nlatent_size: 16\nmax_filter: 16\nbatch_size: 4\n"
+                                       "iterations_per_stage: 10\nmodel_sample_interval_steps: 5\n"
+                                       "model_loss_output_interval_steps: 5\nswd_image_num: 16\n");
+  Result r = run("'" + cfg.string() + "'");
+  ASSERT_EQ(r.status, 0) << r.output;
+  ASSERT_TRUE(fs::exists(models / "report.html"));
+  EXPECT_TRUE(fs::exists(models / "report_files" / "8_000010_fake.png"));
+  fs::remove(models / "report.html");
+  r = run("'" + cfg.string() + "' --report");
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream in(models / "report.html");
+  const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(html.find("<b>Finished</b>: 30 steps"), std::string::npos);
+  EXPECT_NE(html.find("8_Transition"), std::string::npos);
+  EXPECT_EQ(files_under(dir_ / "home"), 0u);
+  // Nothing to report on: the error names log_dir and what it is for.
+  r = run("'" + cfg.string() + "' --report --set log_dir=" + (dir_ / "nowhere").string());
+  EXPECT_EQ(r.status, 3) << r.output;
+  EXPECT_NE(r.output.find("log_dir " + (dir_ / "nowhere").string() + " is not a folder"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "nowhere"));
 }

@@ -34,4 +34,9 @@ int run_stages(const config::Config& cfg, const std::vector<Stage>& only);
 // inference_model_directory: OUT_DIR). Returns the exit code.
 int convert_tf_model(const config::Config& cfg, const std::filesystem::path& out_dir);
 
+// deepzine CONFIG --report: rebuilds log_dir/report.html (curves, schedule, samples) from the
+// metrics.csv and sample grids a training run with this config left; trains nothing. Returns the
+// exit code; throws util::StageError naming log_dir when there is nothing to report on.
+int write_report(const config::Config& cfg);  // src/stages/report_stage.cpp
+
 }  // namespace deepzine::stages

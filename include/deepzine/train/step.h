@@ -62,6 +62,9 @@ struct TrainerOptions {
   // Weights and batches in channels-last layout (faster convolutions on tensor cores).
   bool channels_last = false;
   ParallelHooks parallel;
+  // Called on the writer rank after each logged step (false) and each stage end (true): the train
+  // stage rebuilds log_dir/report.html there.
+  std::function<void(bool stage_end)> on_progress;
 };
 
 struct StepStats {
