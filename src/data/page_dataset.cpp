@@ -1,6 +1,7 @@
 #include "deepzine/data/page_dataset.h"
 
 #include "deepzine/pages/page_file.h"
+#include "page_file_checks.h"
 
 #include <ATen/Parallel.h>
 #include <H5Cpp.h>
@@ -22,9 +23,7 @@
 namespace deepzine::data {
 namespace {
 
-std::runtime_error error(const std::filesystem::path& file, const std::string& what) {
-  return std::runtime_error("dataset " + file.string() + ": " + what);
-}
+using checks::error;
 
 // Inflates one zlib stream (an HDF5 deflate chunk) of known size: libdeflate when the build has it
 // (about twice zlib's speed, measured in docs/BENCHMARKS.md), else zlib.
@@ -55,17 +54,37 @@ class Inflater {
 constexpr float kLuma[3] = {0.299f, 0.587f, 0.114f};
 inline float luma(const uint8_t* rgb) { return kLuma[0] * rgb[0] + kLuma[1] * rgb[1] + kLuma[2] * rgb[2]; }
 
-// pages/kind of a format-2 file (1: grey store, 3: rgb store, per page); its rank is checked before its
-// extent is read into one value.
-std::vector<uint8_t> read_page_kinds(const H5::H5File& f, const std::filesystem::path& file) {
-  H5::DataSet kind_ds = f.openDataSet(pages::kKindName);
-  H5::DataSpace space = kind_ds.getSpace();
-  if (space.getSimpleExtentNdims() != 1) throw error(file, std::string(pages::kKindName) + " is not a list");
-  hsize_t n = 0;
-  space.getSimpleExtentDims(&n);
-  std::vector<uint8_t> kind(n);
-  if (n > 0) kind_ds.read(kind.data(), H5::PredType::NATIVE_UINT8);
-  return kind;
+// The number of pages, the same in every level data_<size>; each level checked to be a local 4-D
+// dataset whose declared page count the file's size can hold, and the root attributes to agree.
+int64_t checked_page_count(const H5::H5File& f, const std::vector<int>& sizes, const std::filesystem::path& file) {
+  const uint64_t bound = checks::page_bound(file);
+  int64_t pages = -1;
+  for (int size : sizes) {
+    const std::string name = pages::view_name(size);
+    checks::require_local_dataset(f, name, file);
+    H5::DataSet view = f.openDataSet(name);
+    H5::DataSpace space = view.getSpace();
+    hsize_t dims[4] = {0, 0, 0, 0};
+    if (space.getSimpleExtentNdims() != 4) throw error(file, name + " is not a 4-D [N, H, W, C] array");
+    space.getSimpleExtentDims(dims);
+    if (dims[0] > bound) {
+      throw error(file, name + " declares " + std::to_string(dims[0]) + " pages, more than a file of its size can "
+                        "hold; the file is damaged: rebuild it with load_data");
+    }
+    if (pages >= 0 && static_cast<int64_t>(dims[0]) != pages) {
+      throw error(file, name + " has " + std::to_string(dims[0]) + " pages but " + pages::view_name(sizes.front()) +
+                            " has " + std::to_string(pages) + "; every level must hold the same pages (rebuild it "
+                            "with load_data)");
+    }
+    pages = static_cast<int64_t>(dims[0]);
+  }
+  checks::check_attributes(f, file, pages);
+  return pages;
+}
+
+// pages/kind of a format-2 file (1: grey store, 3: rgb store, per page).
+std::vector<uint8_t> read_page_kinds(const H5::H5File& f, const std::filesystem::path& file, int64_t pages) {
+  return checks::read_index<uint8_t>(f, pages::kKindName, static_cast<uint64_t>(pages), H5::PredType::NATIVE_UINT8, file);
 }
 
 }  // namespace
@@ -77,16 +96,17 @@ PageColours page_colours(const std::filesystem::path& file) {
   if (sizes.empty()) throw error(file, "has no data_<size> pages; run load_data to create it");
   try {
     H5::H5File f(file.string(), H5F_ACC_RDONLY);
+    const int64_t pages = checked_page_count(f, sizes, file);
     if (f.nameExists("pages") && f.nameExists(pages::kKindName)) {
-      for (uint8_t k : read_page_kinds(f, file)) (k == 1 ? out.grey : out.colour) += 1;
+      for (uint8_t k : read_page_kinds(f, file, pages)) (k == 1 ? out.grey : out.colour) += 1;
+      // The rows are checked too, so that a damaged index stops the train stage before it starts.
+      checks::read_index<int64_t>(f, pages::kRowName, static_cast<uint64_t>(pages), H5::PredType::NATIVE_INT64, file);
       return out;
     }
     H5::DataSet view = f.openDataSet(pages::view_name(sizes.front()));
-    H5::DataSpace space = view.getSpace();
     hsize_t dims[4] = {0, 0, 0, 0};
-    if (space.getSimpleExtentNdims() != 4) throw error(file, pages::view_name(sizes.front()) + " is not 4-D");
-    space.getSimpleExtentDims(dims);
-    (dims[3] == 1 ? out.grey : out.colour) = static_cast<int64_t>(dims[0]);
+    view.getSpace().getSimpleExtentDims(dims);
+    (dims[3] == 1 ? out.grey : out.colour) = pages;
   } catch (const H5::Exception& e) {
     throw error(file, "cannot read its page index (" + e.getDetailMsg() + "); rebuild it with load_data");
   }
@@ -100,11 +120,11 @@ std::vector<int> available_resolutions(const std::filesystem::path& file) {
     H5::H5File f(file.string(), H5F_ACC_RDONLY);
     for (hsize_t i = 0; i < f.getNumObjs(); ++i) {
       std::string name = f.getObjnameByIdx(i);
-      if (name.rfind("data_", 0) == 0) {
-        try {
-          sizes.push_back(std::stoi(name.substr(5)));
-        } catch (...) {
-        }
+      // data_<size> with a power-of-two size the schedule can train (other names are not levels).
+      if (name.rfind("data_", 0) == 0 && name.size() <= 10 && name.find_first_not_of("0123456789", 5) == std::string::npos &&
+          name.size() > 5) {
+        const int size = std::stoi(name.substr(5));
+        if (size >= 4 && size <= (1 << 14) && (size & (size - 1)) == 0) sizes.push_back(size);
       }
     }
   } catch (const H5::Exception& e) {
@@ -166,6 +186,12 @@ struct PageDataset::Impl {
       uint32_t mask = 0;
       if (H5Dget_chunk_storage_size(store.ds.getId(), off, &bytes) < 0) {
         throw error(opt.file, "cannot locate the chunk of page " + std::to_string(page));
+      }
+      // The stored size is the file's claim: a page deflates to at most compressBound of its bytes.
+      const hsize_t page_bytes = hsize_t(r) * hsize_t(r) * hsize_t(store.channels);
+      if (bytes > compressBound(static_cast<uLong>(page_bytes)) + 64) {
+        throw error(opt.file, "the chunk of page " + std::to_string(page) + " claims " + std::to_string(bytes) +
+                                  " bytes for a " + std::to_string(page_bytes) + "-byte page; the file is damaged");
       }
       packed[i].resize(bytes);
       // Mask bit 0: HDF5 stored this chunk without deflate (the filter is optional); any other bit is
@@ -235,6 +261,34 @@ struct PageDataset::Impl {
     return out;
   }
 
+  // Opens data_<size> and checks what the reader relies on; HDF5 exceptions go to the caller.
+  void open(const std::string& name) {
+    file.openFile(opt.file.string(), H5F_ACC_RDONLY);
+    rows = checked_page_count(file, sizes, opt.file);
+    data = file.openDataSet(name);
+    checks::require_local_sources(data, name, opt.file);
+    hsize_t dims[4] = {0, 0, 0, 0};
+    data.getSpace().getSimpleExtentDims(dims);
+    if (dims[1] != hsize_t(opt.resolution) || dims[2] != hsize_t(opt.resolution) || (dims[3] != 1 && dims[3] != 3)) {
+      throw error(opt.file, name + " has shape [" + std::to_string(dims[0]) + ", " + std::to_string(dims[1]) + ", " +
+                                std::to_string(dims[2]) + ", " + std::to_string(dims[3]) +
+                                "], expected [N, size, size, 1 or 3]");
+    }
+    channels = static_cast<int>(dims[3]);
+    if (opt.channels != 0 && opt.channels != 1 && opt.channels != 3) {
+      throw error(opt.file, "cannot read pages as " + std::to_string(opt.channels) + " channels (1 or 3)");
+    }
+    out_channels = opt.channels != 0 ? opt.channels : channels;
+    if (rows < opt.world_size) throw error(opt.file, name + " has only " + std::to_string(rows) + " page(s)");
+    const H5T_class_t cls = data.getTypeClass();
+    if (cls == H5T_FLOAT) {
+      is_float = true;  // the original DeepZine: float32 already in [-1, 1]
+    } else if (cls != H5T_INTEGER || data.getDataType().getSize() != 1) {
+      throw error(opt.file, name + " must hold uint8 pages or float32 values in [-1, 1]");
+    }
+    if (!is_float) find_raw_chunks(name);
+  }
+
   // Whether `ds` holds one uint8 [size, size, c] page per chunk, deflated (and byte-shuffled, a no-op).
   static bool one_deflated_page_per_chunk(const H5::DataSet& ds, int size, int c) {
     H5::DSetCreatPropList plist = ds.getCreatePlist();
@@ -264,12 +318,9 @@ struct PageDataset::Impl {
       raw_chunks = !stores.empty();
       return;
     }
-    const std::vector<uint8_t> kind = read_page_kinds(file, opt.file);
+    const std::vector<uint8_t> kind = read_page_kinds(file, opt.file, rows);
     const hsize_t n = kind.size();
-    if (static_cast<int64_t>(n) != rows) throw error(opt.file, "pages/kind does not list every page of " + name);
-    H5::DataSet row_ds = file.openDataSet(pages::kRowName);
-    page_row.resize(n);
-    row_ds.read(page_row.data(), H5::PredType::NATIVE_INT64);
+    page_row = checks::read_index<int64_t>(file, pages::kRowName, n, H5::PredType::NATIVE_INT64, opt.file);
     for (hsize_t i = 0; i < n; ++i) {
       if ((kind[i] != 1 && kind[i] != 3) || (kind[i] == 3 && channels != 3)) {
         throw error(opt.file, "pages/kind of page " + std::to_string(i) + " is " + std::to_string(kind[i]) +
@@ -280,6 +331,7 @@ struct PageDataset::Impl {
     bool found[4] = {false, false, false, false};
     for (int k : {1, 3}) {
       if (!file.nameExists(pages::store_name(r, k))) continue;
+      checks::require_local_dataset(file, pages::store_name(r, k), opt.file);
       H5::DataSet ds = file.openDataSet(pages::store_name(r, k));
       if (!one_deflated_page_per_chunk(ds, r, k)) {  // not written by us: let HDF5 read the view
         stores.clear();
@@ -358,34 +410,12 @@ PageDataset::PageDataset(PageDatasetOptions options) : impl_(std::make_unique<Im
                                 "); rebuild it with a larger data_output_size or train a smaller gan_output_size");
   }
   try {
-    m.file = H5::H5File(m.opt.file.string(), H5F_ACC_RDONLY);
-    m.data = m.file.openDataSet(name);
+    m.open(name);
   } catch (const H5::Exception& e) {
-    throw error(m.opt.file, "cannot open " + name + ": " + e.getDetailMsg());
+    // Every HDF5 failure (a missing dataset, a group where a dataset belongs, a link loop, a damaged
+    // chunk index) is an error naming the file, never an uncaught exception.
+    throw error(m.opt.file, "cannot read " + name + " (" + e.getDetailMsg() + "); rebuild the file with load_data");
   }
-  H5::DataSpace space = m.data.getSpace();
-  hsize_t dims[4] = {0, 0, 0, 0};
-  if (space.getSimpleExtentNdims() != 4) throw error(m.opt.file, name + " is not a 4-D [N, H, W, C] array");
-  space.getSimpleExtentDims(dims);
-  if (dims[1] != hsize_t(m.opt.resolution) || dims[2] != hsize_t(m.opt.resolution) || (dims[3] != 1 && dims[3] != 3)) {
-    throw error(m.opt.file, name + " has shape [" + std::to_string(dims[0]) + ", " + std::to_string(dims[1]) + ", " +
-                                std::to_string(dims[2]) + ", " + std::to_string(dims[3]) +
-                                "], expected [N, size, size, 1 or 3]");
-  }
-  m.rows = static_cast<int64_t>(dims[0]);
-  m.channels = static_cast<int>(dims[3]);
-  if (m.opt.channels != 0 && m.opt.channels != 1 && m.opt.channels != 3) {
-    throw error(m.opt.file, "cannot read pages as " + std::to_string(m.opt.channels) + " channels (1 or 3)");
-  }
-  m.out_channels = m.opt.channels != 0 ? m.opt.channels : m.channels;
-  if (m.rows < m.opt.world_size) throw error(m.opt.file, name + " has only " + std::to_string(m.rows) + " page(s)");
-  const H5T_class_t cls = m.data.getTypeClass();
-  if (cls == H5T_FLOAT) {
-    m.is_float = true;  // the original DeepZine: float32 already in [-1, 1]
-  } else if (cls != H5T_INTEGER || m.data.getDataType().getSize() != 1) {
-    throw error(m.opt.file, name + " must hold uint8 pages or float32 values in [-1, 1]");
-  }
-  if (!m.is_float) m.find_raw_chunks(name);
   m.worker = std::thread([this] { impl_->run(); });
 }
 

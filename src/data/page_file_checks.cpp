@@ -1,0 +1,121 @@
+#include "page_file_checks.h"
+
+#include <hdf5.h>
+
+#include <limits>
+
+namespace deepzine::data::checks {
+namespace fs = std::filesystem;
+
+std::runtime_error error(const fs::path& file, const std::string& what) {
+  return std::runtime_error("dataset " + file.string() + ": " + what);
+}
+
+uint64_t page_bound(const fs::path& file) {
+  std::error_code ec;
+  const uintmax_t bytes = fs::file_size(file, ec);
+  return ec ? 0 : static_cast<uint64_t>(bytes / 8);
+}
+
+void require_local_object(const H5::H5File& f, const std::string& name, const fs::path& file) {
+  std::string path;
+  size_t from = 0;
+  while (from <= name.size()) {
+    const size_t slash = name.find('/', from);
+    path = name.substr(0, slash == std::string::npos ? name.size() : slash);
+    H5L_info_t info{};
+    if (H5Lexists(f.getId(), path.c_str(), H5P_DEFAULT) <= 0 || H5Lget_info(f.getId(), path.c_str(), &info, H5P_DEFAULT) < 0) {
+      throw error(file, "has no " + path + "; rebuild it with load_data");
+    }
+    if (info.type != H5L_TYPE_HARD) {
+      throw error(file, path + " is a " + (info.type == H5L_TYPE_EXTERNAL ? "link to another file" : "soft link") +
+                            "; deepzine reads pages only from the page file itself (rebuild it with load_data)");
+    }
+    if (slash == std::string::npos) break;
+    from = slash + 1;
+  }
+}
+
+void require_local_dataset(const H5::H5File& f, const std::string& name, const fs::path& file) {
+  require_local_object(f, name, file);
+  if (f.childObjType(name) != H5O_TYPE_DATASET) {
+    throw error(file, name + " is not a dataset (a group stands where the pages belong); the file is damaged: "
+                      "rebuild it with load_data");
+  }
+}
+
+void require_local_sources(const H5::DataSet& ds, const std::string& name, const fs::path& file) {
+  const H5::DSetCreatPropList plist = ds.getCreatePlist();
+  if (plist.getLayout() != H5D_VIRTUAL) return;
+  size_t count = 0;
+  if (H5Pget_virtual_count(plist.getId(), &count) < 0) throw error(file, "cannot read the mappings of " + name);
+  for (size_t i = 0; i < count; ++i) {
+    char source[4096] = {0};
+    const ssize_t n = H5Pget_virtual_filename(plist.getId(), i, source, sizeof source);
+    if (n < 0 || std::string(source) != ".") {
+      throw error(file, name + " maps pages from another file (" + std::string(n > 0 ? source : "?") +
+                            "); deepzine reads pages only from the page file itself (rebuild it with load_data)");
+    }
+  }
+}
+
+namespace {
+
+// A scalar integer attribute, or false when absent.
+bool read_int_attribute(const H5::H5File& f, const char* name, int64_t& value, const fs::path& file) {
+  H5::Group root = f.openGroup("/");
+  if (!root.attrExists(name)) return false;
+  H5::Attribute a = root.openAttribute(name);
+  if (a.getTypeClass() != H5T_INTEGER || a.getSpace().getSimpleExtentNpoints() != 1) {
+    throw error(file, std::string("attribute ") + name + " is not one integer; the file was not written by deepzine's "
+                      "load_data (rebuild it)");
+  }
+  a.read(H5::PredType::NATIVE_INT64, &value);
+  return true;
+}
+
+}  // namespace
+
+void check_attributes(const H5::H5File& f, const fs::path& file, int64_t pages) {
+  int64_t value = 0;
+  if (read_int_attribute(f, "format_version", value, file) && (value < 1 || value > 2)) {
+    throw error(file, "has format_version " + std::to_string(value) +
+                          ", which this deepzine does not read (it reads 1 and 2): rebuild the file with this "
+                          "deepzine's load_data, or update deepzine");
+  }
+  if (read_int_attribute(f, "channels", value, file) && value != 1 && value != 3) {
+    throw error(file, "says its pages have " + std::to_string(value) + " channels (1 or 3 are possible); the file is "
+                      "damaged: rebuild it with load_data");
+  }
+  if (read_int_attribute(f, "page_count", value, file) && value != pages) {
+    throw error(file, "says it holds " + std::to_string(value) + " pages but its data holds " + std::to_string(pages) +
+                          "; the file is damaged or was cut short: rebuild it with load_data");
+  }
+}
+
+template <class T>
+std::vector<T> read_index(const H5::H5File& f, const std::string& name, uint64_t expected, const H5::PredType& type,
+                          const fs::path& file) {
+  require_local_dataset(f, name, file);
+  H5::DataSet ds = f.openDataSet(name);
+  H5::DataSpace space = ds.getSpace();
+  hsize_t n = 0;
+  if (ds.getTypeClass() != H5T_INTEGER || space.getSimpleExtentNdims() != 1) {
+    throw error(file, name + " is not a list of integers; the file is damaged: rebuild it with load_data");
+  }
+  space.getSimpleExtentDims(&n);
+  if (n != expected) {
+    throw error(file, name + " has " + std::to_string(n) + " entries for " + std::to_string(expected) +
+                          " pages; the file is damaged: rebuild it with load_data");
+  }
+  std::vector<T> out(n);
+  if (n > 0) ds.read(out.data(), type);
+  return out;
+}
+
+template std::vector<uint8_t> read_index(const H5::H5File&, const std::string&, uint64_t, const H5::PredType&,
+                                         const fs::path&);
+template std::vector<int64_t> read_index(const H5::H5File&, const std::string&, uint64_t, const H5::PredType&,
+                                         const fs::path&);
+
+}  // namespace deepzine::data::checks

@@ -1,0 +1,181 @@
+// Damaged and hostile page files (issue #14, classes 1, 2, 5 and 8): each is refused with an error
+// naming the file and what is wrong, before anything is sized by the file's claims; none crashes.
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <H5Cpp.h>
+#include <hdf5.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "deepzine/data/page_dataset.h"
+#include "deepzine/pages/dataset_writer.h"
+#include "support/temp_dir.h"
+
+namespace fs = std::filesystem;
+using namespace deepzine;
+using deepzine::testing_support::TempDir;
+
+namespace {
+
+constexpr int kPages = 12, kSize = 8;
+
+// A valid format-2 file: 12 pages of 8x8 (levels 8 and 4), grey and colour pages mixed.
+fs::path valid_file(const TempDir& dir, const std::string& name) {
+  const fs::path file = dir / name;
+  pages::PageLayout layout;
+  layout.max_size = kSize;
+  pages::DatasetWriter writer(file, layout);
+  for (int i = 0; i < kPages; ++i) {
+    std::vector<pages::PageImage> pyramid;
+    for (int s = kSize; s >= 4; s /= 2) {
+      pages::PageImage img{s, 3, std::vector<uint8_t>(static_cast<size_t>(s * s * 3), 200)};
+      if (i % 3 == 0) img.pixels[0] = 10;  // a colour page
+      pyramid.push_back(std::move(img));
+    }
+    writer.append(pyramid, "doc.pdf#" + std::to_string(i + 1));
+  }
+  writer.close();
+  return file;
+}
+
+data::PageDatasetOptions options(const fs::path& file) {
+  data::PageDatasetOptions o;
+  o.file = file;
+  o.resolution = kSize;
+  o.batch_size = 4;
+  return o;
+}
+
+// Both readers of a page file (the batch stream and the colour census) refuse it with a message
+// naming the file and containing `reason`.
+void expect_refused(const fs::path& file, const std::string& reason) {
+  for (int reader = 0; reader < 2; ++reader) {
+    try {
+      if (reader == 0) {
+        data::PageDataset dataset(options(file));
+        dataset.next_batch();
+      } else {
+        data::page_colours(file);
+      }
+      ADD_FAILURE() << (reader == 0 ? "PageDataset" : "page_colours") << " read " << file << " (" << reason << ")";
+    } catch (const std::runtime_error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(file.string()), std::string::npos) << what;
+      EXPECT_NE(what.find(reason), std::string::npos) << "expected '" << reason << "' in: " << what;
+    }
+  }
+}
+
+// Replaces dataset `name` by one of `type` with `dims`, zero-filled.
+void replace_dataset(const fs::path& file, const std::string& name, const H5::PredType& type, std::vector<hsize_t> dims) {
+  H5::H5File f(file.string(), H5F_ACC_RDWR);
+  f.unlink(name);
+  H5::DataSet ds = f.createDataSet(name, type, H5::DataSpace(static_cast<int>(dims.size()), dims.data()));
+  std::vector<uint8_t> zeros(static_cast<size_t>(H5::DataSpace(static_cast<int>(dims.size()), dims.data()).getSimpleExtentNpoints()) *
+                             type.getSize());
+  ds.write(zeros.data(), type);
+}
+
+template <class T>
+void set_attribute(const fs::path& file, const std::string& name, const H5::PredType& type, T value) {
+  H5::H5File f(file.string(), H5F_ACC_RDWR);
+  H5::Group root = f.openGroup("/");
+  if (root.attrExists(name)) root.removeAttr(name);
+  root.createAttribute(name, type, H5::DataSpace(H5S_SCALAR)).write(type, &value);
+}
+
+}  // namespace
+
+TEST(HostilePageFile, TheValidFileReads) {
+  TempDir dir;
+  const fs::path file = valid_file(dir, "ok.h5");
+  data::PageDataset dataset(options(file));
+  EXPECT_EQ(dataset.next_batch().sizes(), (std::vector<int64_t>{4, 3, kSize, kSize}));
+  EXPECT_EQ(data::page_colours(file).colour, 4);
+}
+
+TEST(HostilePageFile, IndexListsOfTheWrongRankOrLengthAreRefused) {
+  TempDir dir;
+  fs::path file = valid_file(dir, "kind_rank2.h5");
+  replace_dataset(file, "pages/kind", H5::PredType::NATIVE_UINT8, {kPages, 2});
+  expect_refused(file, "pages/kind is not a list of integers");
+  file = valid_file(dir, "row_long.h5");
+  replace_dataset(file, "pages/row", H5::PredType::NATIVE_INT64, {kPages + 5});
+  expect_refused(file, "pages/row has 17 entries for 12 pages");
+  file = valid_file(dir, "row_short.h5");
+  replace_dataset(file, "pages/row", H5::PredType::NATIVE_INT64, {kPages - 3});
+  expect_refused(file, "pages/row has 9 entries for 12 pages");
+  file = valid_file(dir, "kind_short.h5");
+  replace_dataset(file, "pages/kind", H5::PredType::NATIVE_UINT8, {kPages - 1});
+  expect_refused(file, "pages/kind has 11 entries");
+  file = valid_file(dir, "kind_string.h5");
+  replace_dataset(file, "pages/kind", H5::PredType::C_S1, {kPages});
+  expect_refused(file, "pages/kind is not a list of integers");
+}
+
+TEST(HostilePageFile, MissingDatasetsGroupsAndLinksAreErrorsNotAborts) {
+  TempDir dir;
+  fs::path file = valid_file(dir, "no_row.h5");
+  H5::H5File(file.string(), H5F_ACC_RDWR).unlink("pages/row");
+  expect_refused(file, "has no pages/row");
+  file = valid_file(dir, "group.h5");
+  {
+    H5::H5File f(file.string(), H5F_ACC_RDWR);
+    f.unlink("data_8");
+    f.createGroup("data_8");
+  }
+  expect_refused(file, "data_8");
+  file = valid_file(dir, "loop.h5");
+  {
+    H5::H5File f(file.string(), H5F_ACC_RDWR);
+    f.unlink("pages/kind");
+    H5Lcreate_soft("/pages/kind", f.getId(), "pages/kind", H5P_DEFAULT, H5P_DEFAULT);
+  }
+  expect_refused(file, "pages/kind is a soft link");
+  const fs::path other = valid_file(dir, "other.h5");
+  file = valid_file(dir, "external.h5");
+  {
+    H5::H5File f(file.string(), H5F_ACC_RDWR);
+    f.unlink("pages/row");
+    H5Lcreate_external(other.c_str(), "/pages/row", f.getId(), "pages/row", H5P_DEFAULT, H5P_DEFAULT);
+  }
+  expect_refused(file, "pages/row is a link to another file");
+}
+
+TEST(HostilePageFile, AttributesTheReaderDoesNotUnderstandAreRefused) {
+  TempDir dir;
+  fs::path file = valid_file(dir, "version.h5");
+  set_attribute(file, "format_version", H5::PredType::NATIVE_INT, 99);
+  expect_refused(file, "format_version 99");
+  file = valid_file(dir, "channels.h5");
+  set_attribute(file, "channels", H5::PredType::NATIVE_INT, 7);
+  expect_refused(file, "7 channels");
+  file = valid_file(dir, "count.h5");
+  set_attribute(file, "page_count", H5::PredType::NATIVE_INT64, int64_t{-1});
+  expect_refused(file, "says it holds -1 pages but its data holds 12");
+  file = valid_file(dir, "levels.h5");
+  replace_dataset(file, "data_4", H5::PredType::NATIVE_UINT8, {kPages - 1, 4, 4, 3});
+  expect_refused(file, "every level must hold the same pages");
+}
+
+// A 2 KB file that declares 10^8 pages is refused by its size, without allocating for its claim.
+TEST(HostilePageFile, DeclaredSizesAreBoundedByTheFileSize) {
+  TempDir dir;
+  const fs::path file = dir / "huge.h5";
+  {
+    H5::H5File f(file.string(), H5F_ACC_TRUNC);
+    hsize_t dims[4] = {100000000, kSize, kSize, 1}, chunk[4] = {1, kSize, kSize, 1};
+    H5::DSetCreatPropList props;
+    props.setChunk(4, chunk);
+    props.setDeflate(1);
+    f.createDataSet("data_8", H5::PredType::NATIVE_UINT8, H5::DataSpace(4, dims), props);
+  }
+  ASSERT_LT(fs::file_size(file), 64 * 1024u);
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
+  expect_refused(file, "declares 100000000 pages, more than a file of its size can hold");
+  getrusage(RUSAGE_SELF, &after);
+  EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 100 * 1024) << "KiB of peak memory grew";
+}
