@@ -9,6 +9,7 @@
 
 #include "deepzine/model/schedule.h"
 #include "deepzine/util/error.h"
+#include "deepzine/util/regular_file.h"
 #include "schema_internal.h"
 
 namespace deepzine::config {
@@ -247,13 +248,14 @@ int Config::output_size() const { return progressive_depth ? 1 << (*progressive_
 Config load_config(const std::filesystem::path& file, const std::vector<Override>& overrides) {
   Problems p;
   p.file = file.string();
-  std::ifstream in(file);
-  if (!in) {
-    throw util::ConfigError("cannot read config file " + file.string() +
-                            (std::filesystem::exists(file) ? " (permission denied?)" : " (no such file)"));
-  }
+  if (!std::filesystem::exists(file)) throw util::ConfigError("cannot read config file " + file.string() + " (no such file)");
   std::stringstream text;
-  text << in.rdbuf();
+  try {
+    // A regular file of at most 16 MiB: a FIFO or a device named by mistake is refused, not waited on.
+    text << util::read_regular_file(file, 16 << 20, "config file");
+  } catch (const std::runtime_error& e) {
+    throw util::ConfigError(e.what());
+  }
   YAML::Node root;
   try {
     root = YAML::Load(text.str());

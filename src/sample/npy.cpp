@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "deepzine/util/atomic_file.h"
+#include "deepzine/util/regular_file.h"
 
 namespace deepzine::sample {
 namespace {
@@ -18,8 +19,8 @@ std::runtime_error bad(const std::filesystem::path& f, const std::string& what) 
 }  // namespace
 
 torch::Tensor read_npy(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw bad(file, "cannot be read");
+  // Regular files only (a FIFO or /dev/zero would block or read forever), at most 16 GiB.
+  std::istringstream in(util::read_regular_file(file, uint64_t(16) << 30, "latent file"));
   char magic[8] = {};
   in.read(magic, 8);
   if (!in || std::string(magic, 6) != "\x93NUMPY") throw bad(file, "is not a .npy file");
@@ -48,11 +49,20 @@ torch::Tensor read_npy(const std::filesystem::path& file) {
     throw bad(file, "holds " + std::string(m[0]) + " values, not little-endian float32/float64");
   }
   if (std::regex_search(header, std::regex("'fortran_order':\\s*True"))) throw bad(file, "is in Fortran order");
-  if (!std::regex_search(header, m, std::regex("'shape':\\s*\\((\\d+),\\s*(\\d+),?\\s*\\)"))) {
+  if (!std::regex_search(header, m, std::regex("'shape':\\s*\\((\\d{1,12}),\\s*(\\d{1,12}),?\\s*\\)"))) {
     throw bad(file, "is not a 2-D array");
   }
+  // Each side at most 2^31 before the product is formed; the product bounded by what the file holds.
   const int64_t n = std::stoll(m[1]), l = std::stoll(m[2]);
-  if (n <= 0 || l <= 0 || n * l > (int64_t(1) << 31)) throw bad(file, "has an unusable shape");
+  constexpr int64_t kSide = int64_t(1) << 31;
+  if (n <= 0 || l <= 0 || n > kSide || l > kSide || n * l > kSide) {
+    throw bad(file, "has an unusable shape (" + std::string(m[1]) + ", " + std::string(m[2]) + ")");
+  }
+  const int64_t data_bytes = static_cast<int64_t>(in.str().size()) - static_cast<int64_t>(in.tellg());
+  if (n * l * width > data_bytes) {
+    throw bad(file, "is truncated: its shape (" + std::to_string(n) + ", " + std::to_string(l) + ") needs " +
+                        std::to_string(n * l * width) + " bytes of values, it has " + std::to_string(data_bytes));
+  }
   torch::Tensor t = torch::empty({n, l}, width == 4 ? torch::kFloat32 : torch::kFloat64);
   in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(t.numel() * t.element_size()));
   if (!in) throw bad(file, "is truncated: fewer values than its shape says");

@@ -3,6 +3,9 @@
 #include <array>
 #include <cstring>
 #include <fstream>
+#include <sstream>
+
+#include "deepzine/util/regular_file.h"
 #include <stdexcept>
 
 namespace deepzine::sample {
@@ -68,9 +71,7 @@ struct Cursor {
 };
 
 std::string read_all(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open TensorFlow checkpoint file " + file.string());
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  return util::read_regular_file(file, uint64_t(4) << 30, "TensorFlow checkpoint index");
 }
 
 struct BlockHandle {
@@ -179,15 +180,19 @@ fs::path resolve_tf_checkpoint_prefix(const fs::path& path) {
   }
   if (!fs::is_directory(path)) return path;
   // tf.train.Saver's state file names the latest checkpoint; fall back to model.ckpt.
-  std::ifstream state(path / "checkpoint");
+  std::istringstream state(fs::is_regular_file(path / "checkpoint")
+                               ? util::read_regular_file(path / "checkpoint", 1 << 20, "TensorFlow checkpoint state file")
+                               : std::string());
   std::string line;
-  while (state && std::getline(state, line)) {
+  while (std::getline(state, line)) {
     const std::string key = "model_checkpoint_path:";
     if (line.rfind(key, 0) != 0) continue;
     const auto a = line.find('"'), b = line.rfind('"');
     if (a != std::string::npos && b > a) {
       fs::path p = line.substr(a + 1, b - a - 1);
-      return p.is_absolute() ? p : path / p.filename();  // relative to the folder, as TF does
+      // Always inside the folder: an absolute path written on the training machine (or pointing
+      // anywhere else) is not followed; its file name is looked up here, as TF does for relative ones.
+      return path / p.filename();
     }
   }
   return path / "model.ckpt";
@@ -249,17 +254,21 @@ std::vector<float> TfCheckpoint::read_float(const std::string& name) const {
                              std::to_string(e.dtype) + ", not float32");
   }
   int64_t count = 1;
-  for (int64_t d : e.shape) count *= d;
+  for (int64_t d : e.shape) {
+    if (d < 0 || (d > 0 && count > (int64_t(1) << 40) / d)) fail(prefix_, "tensor " + name + " has an impossible shape");
+    count *= d;
+  }
   if (count * 4 != e.size) fail(prefix_, "tensor " + name + " has " + std::to_string(e.size) + " bytes for its shape");
   char shard_name[32];
   std::snprintf(shard_name, sizeof shard_name, ".data-%05d-of-%05d", e.shard, num_shards_);
   const fs::path data = prefix_.string() + shard_name;
-  std::ifstream in(data, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open TensorFlow checkpoint data file " + data.string());
+  const util::RegularFile shard(data, "TensorFlow checkpoint data file");
+  if (e.offset < 0 || e.size < 0 || static_cast<uint64_t>(e.offset) > shard.size() ||
+      static_cast<uint64_t>(e.size) > shard.size() - static_cast<uint64_t>(e.offset)) {
+    fail(data, "tensor " + name + " runs past the end of the file");
+  }
   std::vector<float> out(static_cast<size_t>(count));
-  in.seekg(e.offset);
-  in.read(reinterpret_cast<char*>(out.data()), e.size);
-  if (in.gcount() != e.size) fail(data, "tensor " + name + " runs past the end of the file");
+  shard.read_at(static_cast<uint64_t>(e.offset), out.data(), static_cast<uint64_t>(e.size));
   if (crc32c_mask(crc32c(out.data(), static_cast<size_t>(e.size))) != e.crc32c) {
     fail(data, "crc32c mismatch in tensor " + name);
   }

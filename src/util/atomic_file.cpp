@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <stdexcept>
@@ -57,12 +59,30 @@ void AtomicFile::commit() {
 
 void write_file_atomic(const fs::path& path, std::string_view bytes) {
   AtomicFile file(path);
-  {
-    std::ofstream out(file.temp_path(), std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error("cannot write " + file.temp_path().string());
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) throw std::runtime_error("write failed for " + path.string() + " (disk full?)");
+  const fs::path& temp = file.temp_path();
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot write " + temp.string() + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno;
+      ::close(fd);
+      throw std::runtime_error("write failed for " + path.string() + ": " + std::strerror(err) +
+                               (err == ENOSPC ? " (the disk is full; free space and rerun)" : ""));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    throw std::runtime_error("write failed for " + path.string() + ": " + std::strerror(errno));
+  }
+  // Verified before it counts: what is on disk is what was meant (a full disk, a flaky network
+  // filesystem, a quota can each fail after write() said yes).
+  std::ifstream back(temp, std::ios::binary);
+  std::string read((std::istreambuf_iterator<char>(back)), std::istreambuf_iterator<char>());
+  if (read.size() != bytes.size() || std::memcmp(read.data(), bytes.data(), bytes.size()) != 0) {
+    throw std::runtime_error("write failed for " + path.string() + ": the file read back differs from what was written");
   }
   file.commit();
 }

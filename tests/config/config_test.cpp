@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -166,6 +167,16 @@ TEST_F(ConfigFile, UnreadableFile) {
     FAIL();
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("nope.yaml (no such file)"), std::string::npos) << e.what();
+  }
+  // A FIFO (or a device) named as the config is refused at once, not waited on.
+  ASSERT_EQ(::mkfifo((dir_ / "fifo.yaml").c_str(), 0600), 0);
+  for (const fs::path& file : {dir_ / "fifo.yaml", fs::path("/dev/zero")}) {
+    try {
+      load_config(file);
+      ADD_FAILURE() << file;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
+    }
   }
 }
 

@@ -2,6 +2,7 @@
 // naming the file and what is wrong, before anything is sized by the file's claims; none crashes.
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <H5Cpp.h>
 #include <hdf5.h>
@@ -178,4 +179,18 @@ TEST(HostilePageFile, DeclaredSizesAreBoundedByTheFileSize) {
   expect_refused(file, "declares 100000000 pages, more than a file of its size can hold");
   getrusage(RUSAGE_SELF, &after);
   EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 100 * 1024) << "KiB of peak memory grew";
+}
+
+// data_hdf5 naming a FIFO or a device: refused at once (HDF5 would block on a FIFO forever).
+TEST(HostilePageFile, NonRegularPathsAreRefused) {
+  TempDir dir;
+  ASSERT_EQ(::mkfifo((dir / "pages.h5").c_str(), 0600), 0);
+  for (const fs::path& file : {dir / "pages.h5", fs::path("/dev/zero"), dir.path()}) {
+    try {
+      data::available_resolutions(file);
+      ADD_FAILURE() << file;
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
+    }
+  }
 }

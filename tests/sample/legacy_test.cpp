@@ -4,6 +4,7 @@
 // explicit per-tap matrix products (no conv2d).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -104,6 +105,25 @@ TEST(TfCheckpoint, CorruptOrTruncatedFilesAreErrorsNamingTheFile) {
     EXPECT_THROW(sample::TfCheckpoint{tmp.path}, std::runtime_error) << "byte " << i << " flipped";
   }
   EXPECT_THROW(sample::TfCheckpoint{tmp.path / "missing"}, std::runtime_error);
+}
+
+// A FIFO or device in place of a shard is refused (not waited on); the state file's absolute path
+// to elsewhere is not followed: the folder's own files are read.
+TEST(TfCheckpoint, NonRegularShardsAndPathsOutsideTheFolder) {
+  TempDir tmp;
+  fs::copy_file(fixture() / "model.ckpt.index", tmp.path / "model.ckpt.index");
+  ASSERT_EQ(::mkfifo((tmp.path / "model.ckpt.data-00000-of-00001").c_str(), 0600), 0);
+  try {
+    sample::TfCheckpoint(tmp.path).read_float("generator/gen_n_2_conv/w");
+    FAIL() << "a FIFO was read as a shard";
+  } catch (const std::runtime_error& err) {
+    EXPECT_NE(std::string(err.what()).find("is a FIFO, not a regular file"), std::string::npos) << err.what();
+  }
+  fs::remove(tmp.path / "model.ckpt.data-00000-of-00001");
+  fs::copy_file(fixture() / "model.ckpt.data-00000-of-00001", tmp.path / "model.ckpt.data-00000-of-00001");
+  std::ofstream(tmp.path / "checkpoint") << "model_checkpoint_path: \"/somewhere/else/model.ckpt\"\n";
+  EXPECT_EQ(sample::resolve_tf_checkpoint_prefix(tmp.path), tmp.path / "model.ckpt");
+  EXPECT_NO_THROW(sample::TfCheckpoint(tmp.path).read_float("generator/gen_n_2_conv/w"));
 }
 
 TEST(LegacyGenerator, MatchesAnIndependentForwardPass) {

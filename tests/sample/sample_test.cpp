@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "support/shell.h"
 #include <sys/wait.h>
@@ -97,12 +98,20 @@ TEST(Npy, BadFilesAreClearErrors) {
   std::string bytes((std::istreambuf_iterator<char>(in)), {});
   std::ofstream(dir / "cut.npy", std::ios::binary) << bytes.substr(0, bytes.size() - 10);
   std::ofstream(dir / "text.npy") << "hello";
-  for (const char* name : {"cut.npy", "text.npy", "missing.npy"}) {
+  // A header declaring (2^32, 2^32): the product must not overflow into a "valid" size.
+  std::string huge = bytes;
+  const size_t shape = huge.find("(4, 8)");
+  ASSERT_NE(shape, std::string::npos);
+  huge.replace(shape, 6, "(4294967296, 4294967296)");
+  std::ofstream(dir / "huge.npy", std::ios::binary) << huge;
+  ASSERT_EQ(::mkfifo((dir / "fifo.npy").c_str(), 0600), 0);
+  for (const char* name : {"cut.npy", "text.npy", "missing.npy", "huge.npy", "fifo.npy"}) {
     try {
       sample::read_npy(dir / name);
       ADD_FAILURE() << name;
     } catch (const std::runtime_error& e) {
       EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find("Storage size"), std::string::npos) << e.what();
     }
   }
 }

@@ -2,10 +2,16 @@
 
 #include <torch/serialize.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
-#include <fstream>
+#ifdef DEEPZINE_HAVE_LIBZIP
+#include <zip.h>
+#endif
+
 #include <stdexcept>
+
+#include "deepzine/model/schedule.h"
+#include "deepzine/util/atomic_file.h"
+#include "deepzine/util/regular_file.h"
 
 namespace deepzine::model {
 namespace fs = std::filesystem;
@@ -34,6 +40,81 @@ const c10::IValue& get(const GenericDict& d, const std::string& key, const fs::p
   return it->value();
 }
 
+constexpr uint64_t kMaxCheckpointBytes = uint64_t(64) << 30;
+
+// The zip container (PyTorch's and torch::pickle_save's format) keeps a CRC-32 of every record;
+// LibTorch's reader does not check them, so flipped bits in weights would load silently.
+void verify_zip_crcs(const std::string& bytes, const fs::path& file) {
+#ifdef DEEPZINE_HAVE_LIBZIP
+  zip_error_t error;
+  zip_error_init(&error);
+  zip_source_t* source = zip_source_buffer_create(bytes.data(), bytes.size(), 0, &error);
+  zip_t* archive = source ? zip_open_from_source(source, ZIP_RDONLY | ZIP_CHECKCONS, &error) : nullptr;
+  if (!archive) {
+    const std::string why = zip_error_strerror(&error);
+    if (source) zip_source_free(source);
+    zip_error_fini(&error);
+    throw std::runtime_error("checkpoint " + file.string() + " is corrupt or truncated (its zip container: " + why + ")");
+  }
+  std::string bad;
+  std::vector<char> buffer(1 << 16);
+  const zip_int64_t entries = zip_get_num_entries(archive, 0);
+  for (zip_int64_t i = 0; i < entries && bad.empty(); ++i) {
+    zip_file_t* entry = zip_fopen_index(archive, static_cast<zip_uint64_t>(i), 0);
+    if (!entry) {
+      bad = std::string(zip_get_name(archive, static_cast<zip_uint64_t>(i), 0) ? zip_get_name(archive, static_cast<zip_uint64_t>(i), 0) : "?");
+      break;
+    }
+    zip_int64_t n = 0;
+    while ((n = zip_fread(entry, buffer.data(), buffer.size())) > 0) {
+    }
+    if (n < 0) bad = zip_get_name(archive, static_cast<zip_uint64_t>(i), 0);  // CRC mismatch or a short record
+    zip_fclose(entry);
+  }
+  zip_discard(archive);
+  zip_error_fini(&error);
+  if (!bad.empty()) {
+    throw std::runtime_error("checkpoint " + file.string() + " is corrupt: record " + bad +
+                             " fails its CRC-32 check (damaged on disk or in a copy); use another copy or an earlier "
+                             "checkpoint");
+  }
+#else
+  (void)bytes;
+  (void)file;
+#endif
+}
+
+bool power_of_two_in(int64_t v, int64_t lo, int64_t hi) { return v >= lo && v <= hi && (v & (v - 1)) == 0; }
+
+// Sizes a file declares are checked before anything is allocated for them.
+void check_meta(const CheckpointMeta& m, const fs::path& file) {
+  auto refuse = [&](const std::string& what) {
+    throw std::runtime_error("checkpoint " + file.string() + " has an impossible " + what +
+                             " in its meta; it is damaged or not a deepzine model");
+  };
+  if (m.arch.latent_size < 1 || m.arch.latent_size > 8192) refuse("latent_size " + std::to_string(m.arch.latent_size));
+  if (m.arch.channels != 1 && m.arch.channels != 3) refuse("channel count " + std::to_string(m.arch.channels));
+  if (m.arch.max_filter < 1 || m.arch.max_filter > 8192) refuse("max_filter " + std::to_string(m.arch.max_filter));
+  if (m.arch.filter_reduction_depth < 0 || m.arch.filter_reduction_depth > 20) {
+    refuse("filter_reduction_depth " + std::to_string(m.arch.filter_reduction_depth));
+  }
+  if (!power_of_two_in(m.max_resolution, 4, 1 << 14)) refuse("max_resolution " + std::to_string(m.max_resolution));
+  if (!power_of_two_in(m.resolution, 4, m.max_resolution)) refuse("resolution " + std::to_string(m.resolution));
+}
+
+int64_t count_values(const TensorMap& m) {
+  int64_t n = 0;
+  for (const auto& [name, t] : m) n += t.numel();
+  return n;
+}
+
+// Every parameter of a generator built to max_resolution: the path to it and a toRGB per resolution.
+int64_t full_generator_parameters(const ArchitectureSpec& arch, int max_resolution) {
+  int64_t n = generator_parameter_count(arch, max_resolution, false);
+  for (int r = 4; r < max_resolution; r *= 2) n += static_cast<int64_t>(arch.filters(r)) * arch.channels + arch.channels;
+  return n;
+}
+
 }  // namespace
 
 TensorMap state_of(const torch::nn::Module& module) {
@@ -48,6 +129,10 @@ void load_state(torch::nn::Module& module, const TensorMap& state, const std::st
   auto assign = [&](const std::string& name, torch::Tensor& target) {
     auto it = state.find(name);
     if (it == state.end()) throw std::runtime_error(what + ": missing tensor '" + name + "'");
+    if (it->second.is_floating_point() && !torch::isfinite(it->second).all().item<bool>()) {
+      throw std::runtime_error(what + ": tensor '" + name + "' holds NaN or infinite values; the model is broken "
+                               "(training diverged, or the file is damaged): use an earlier checkpoint");
+    }
     if (it->second.sizes() != target.sizes()) {
       std::ostringstream s;
       s << what << ": tensor '" << name << "' has shape " << it->second.sizes() << ", the model expects "
@@ -87,27 +172,23 @@ void save_checkpoint(const fs::path& file, const Checkpoint& c) {
   root.insert("opt_D", to_ivalue(c.opt_D));
   root.insert("rng", c.rng.defined() ? c.rng : torch::empty({0}, torch::kUInt8));
   const std::vector<char> bytes = torch::pickle_save(root);
-
-  fs::create_directories(file.parent_path());
-  fs::path temp = file;
-  temp += ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) throw std::runtime_error("cannot write checkpoint " + temp.string() + " (disk full?)");
-  }
-  ::sync();  // the rename must not reach the disk before the data
-  fs::rename(temp, file);
+  // Temporary sibling, checked writes, fsync, read back and compared, then renamed (util/atomic_file.h):
+  // a full disk leaves the previous checkpoint and no temporary file behind.
+  util::write_file_atomic(file, std::string_view(bytes.data(), bytes.size()));
 }
 
 Checkpoint load_checkpoint(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read checkpoint " + file.string());
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
+  const std::string bytes = util::read_regular_file(file, kMaxCheckpointBytes, "checkpoint");
+  verify_zip_crcs(bytes, file);
   c10::IValue v;
+  if (bytes.empty()) throw std::runtime_error("checkpoint " + file.string() + " is corrupt or truncated (it is empty)");
   try {
-    v = torch::pickle_load(bytes);
+    v = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
+  } catch (const c10::Error& e) {
+    // LibTorch's first line says what failed; the rest is its C++ stack, of no use to a user.
+    std::string why = e.what_without_backtrace();
+    why = why.substr(0, std::min<size_t>(why.find('\n'), 200));
+    throw std::runtime_error("checkpoint " + file.string() + " is corrupt or truncated (" + why + ")");
   } catch (const std::exception& e) {
     throw std::runtime_error("checkpoint " + file.string() + " is corrupt or truncated (" +
                              std::string(e.what()).substr(0, 200) + ")");
@@ -141,8 +222,11 @@ Checkpoint load_checkpoint(const fs::path& file) {
     c.opt_D = from_ivalue(get(root, "opt_D", file), "opt_D");
     c.rng = get(root, "rng", file).toTensor();
   } catch (const c10::Error& e) {
-    throw std::runtime_error("checkpoint " + file.string() + " has unexpected contents: " + e.what_without_backtrace());
+    // The message only: LibTorch's own (a type mismatch inside IValue) means nothing to a user.
+    throw std::runtime_error("checkpoint " + file.string() + " has unexpected contents (an entry of the wrong type); "
+                             "it is damaged or not a deepzine checkpoint");
   }
+  check_meta(c.meta, file);
   return c;
 }
 
@@ -156,6 +240,13 @@ LoadedGenerator load_generator_for_inference(const fs::path& file_or_dir, torch:
 LoadedGenerator generator_for_inference(const Checkpoint& c, const std::string& source, torch::Device device) {
   LoadedGenerator out;
   out.meta = c.meta;
+  // The generator the meta describes must be the one the file holds, checked before it is built: a
+  // damaged meta must not make this allocate more than the file's own tensors.
+  const int64_t expected = full_generator_parameters(c.meta.arch, c.meta.max_resolution), held = count_values(c.G_ema);
+  if (expected != held) {
+    throw std::runtime_error("checkpoint " + source + ": its meta describes a generator of " + std::to_string(expected) +
+                             " parameters, but its G_ema holds " + std::to_string(held) + " values; it is damaged");
+  }
   out.generator = Generator(c.meta.arch, c.meta.max_resolution);
   load_state(*out.generator, c.G_ema, "checkpoint " + source + " (G_ema)");
   out.generator->to(device);
