@@ -246,19 +246,23 @@ int Config::starting_size() const { return starting_depth ? 1 << (*starting_dept
 int Config::output_size() const { return progressive_depth ? 1 << (*progressive_depth + 1) : gan_output_size; }
 
 Config load_config(const std::filesystem::path& file, const std::vector<Override>& overrides) {
-  Problems p;
-  p.file = file.string();
   if (!std::filesystem::exists(file)) throw util::ConfigError("cannot read config file " + file.string() + " (no such file)");
-  std::stringstream text;
+  std::string text;
   try {
     // A regular file of at most 16 MiB: a FIFO or a device named by mistake is refused, not waited on.
-    text << util::read_regular_file(file, 16 << 20, "config file");
+    text = util::read_regular_file(file, 16 << 20, "config file");
   } catch (const std::runtime_error& e) {
     throw util::ConfigError(e.what());
   }
+  return parse_config(text, file, overrides);
+}
+
+Config parse_config(const std::string& text, const std::filesystem::path& file, const std::vector<Override>& overrides) {
+  Problems p;
+  p.file = file.string();
   YAML::Node root;
   try {
-    root = YAML::Load(text.str());
+    root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     throw util::ConfigError(file.string() + ":" + std::to_string(e.mark.line + 1) + ":" +
                             std::to_string(e.mark.column + 1) + ": malformed YAML: " + e.msg);

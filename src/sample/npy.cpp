@@ -20,7 +20,11 @@ std::runtime_error bad(const std::filesystem::path& f, const std::string& what) 
 
 torch::Tensor read_npy(const std::filesystem::path& file) {
   // Regular files only (a FIFO or /dev/zero would block or read forever), at most 16 GiB.
-  std::istringstream in(util::read_regular_file(file, uint64_t(16) << 30, "latent file"));
+  return parse_npy(util::read_regular_file(file, uint64_t(16) << 30, "latent file"), file);
+}
+
+torch::Tensor parse_npy(const std::string& bytes, const std::filesystem::path& file) {
+  std::istringstream in(bytes);
   char magic[8] = {};
   in.read(magic, 8);
   if (!in || std::string(magic, 6) != "\x93NUMPY") throw bad(file, "is not a .npy file");
@@ -37,19 +41,24 @@ torch::Tensor read_npy(const std::filesystem::path& file) {
   } else {
     throw bad(file, "has an unknown .npy version " + std::to_string(major));
   }
-  if (!in || header_len > (1u << 20)) throw bad(file, "has a broken header");
+  // numpy writes headers of a few hundred bytes (version 1 cannot exceed 64 KiB); a longer one is
+  // refused before the regular expressions below walk it.
+  if (!in || header_len > (1u << 16)) throw bad(file, "has a broken header");
   std::string header(header_len, '\0');
   in.read(header.data(), header_len);
   if (!in) throw bad(file, "is truncated in its header");
   std::smatch m;
-  if (!std::regex_search(header, m, std::regex("'descr':\\s*'([<>|=]?)([fi])(\\d)'"))) throw bad(file, "has no dtype");
+  // Compiled once: building a std::regex costs more than reading a small file.
+  static const std::regex descr_re("'descr':\\s*'([<>|=]?)([fi])(\\d)'"), fortran_re("'fortran_order':\\s*True"),
+      shape_re("'shape':\\s*\\((\\d{1,12}),\\s*(\\d{1,12}),?\\s*\\)");
+  if (!std::regex_search(header, m, descr_re)) throw bad(file, "has no dtype");
   const std::string order = m[1], kind = m[2];
   const int width = std::stoi(m[3]);
   if (order == ">" || kind != "f" || (width != 4 && width != 8)) {
     throw bad(file, "holds " + std::string(m[0]) + " values, not little-endian float32/float64");
   }
-  if (std::regex_search(header, std::regex("'fortran_order':\\s*True"))) throw bad(file, "is in Fortran order");
-  if (!std::regex_search(header, m, std::regex("'shape':\\s*\\((\\d{1,12}),\\s*(\\d{1,12}),?\\s*\\)"))) {
+  if (std::regex_search(header, fortran_re)) throw bad(file, "is in Fortran order");
+  if (!std::regex_search(header, m, shape_re)) {
     throw bad(file, "is not a 2-D array");
   }
   // Each side at most 2^31 before the product is formed; the product bounded by what the file holds.

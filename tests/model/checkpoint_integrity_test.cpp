@@ -145,3 +145,14 @@ TEST(CheckpointIntegrity, AFailedWriteKeepsTheOldCheckpointAndNoTemporary) {
     EXPECT_EQ(entry.path().filename(), "c.pt") << "left behind: " << entry.path();
   }
 }
+
+// Found by fuzz/fuzz_checkpoint: a tensor whose sizes claim more bytes than its storage record holds
+// made LibTorch read address 0 (SIGSEGV) in the NaN check. Now refused by name.
+TEST(CheckpointIntegrity, FuzzFoundTensorLargerThanItsStorageIsRefused) {
+  const fs::path file = fs::path(DEEPZINE_TEST_DATA_DIR) / "fuzz_storage_overrun.pt";
+  std::string e = error_of([&] {
+    auto c = model::load_checkpoint(file);
+    model::generator_for_inference(c, file.string(), torch::kCPU);
+  });
+  EXPECT_NE(e.find("is corrupt"), std::string::npos) << e;
+}

@@ -112,6 +112,9 @@ struct Override {
 // Loads, applies overrides, validates. Throws util::ConfigError naming file, key, line and what is
 // allowed. `for_stages` checks are applied (e.g. gan_output_size <= data_output_size when loading).
 Config load_config(const std::filesystem::path& file, const std::vector<Override>& overrides = {});
+// The same from the file's text (`file` names it in messages): what load_config does after reading.
+Config parse_config(const std::string& text, const std::filesystem::path& file,
+                    const std::vector<Override>& overrides = {});
 
 // Every key with its documentation (for --help-config and the README/config.yaml consistency test).
 struct KeyInfo {

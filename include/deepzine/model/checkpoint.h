@@ -50,6 +50,8 @@ struct Checkpoint {
 void save_checkpoint(const std::filesystem::path& file, const Checkpoint& ckpt);
 // Throws std::runtime_error naming the file when it is missing, truncated or not a checkpoint.
 Checkpoint load_checkpoint(const std::filesystem::path& file);
+// The same from the file's bytes (`file` names it in messages): zip CRCs, format, meta bounds.
+Checkpoint parse_checkpoint(const std::string& bytes, const std::filesystem::path& file);
 
 TensorMap state_of(const torch::nn::Module& module);  // parameters and buffers, on the CPU
 // Copies `state` into the module; throws naming the first missing or mis-shaped entry.

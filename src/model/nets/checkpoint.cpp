@@ -7,9 +7,9 @@
 #include <zip.h>
 #endif
 
+#include <limits>
 #include <stdexcept>
 
-#include "deepzine/model/schedule.h"
 #include "deepzine/util/atomic_file.h"
 #include "deepzine/util/regular_file.h"
 
@@ -27,10 +27,39 @@ c10::IValue to_ivalue(const TensorMap& m) {
   return d;
 }
 
-TensorMap from_ivalue(const c10::IValue& v, const std::string& what) {
-  if (!v.isGenericDict()) throw std::runtime_error(what + " is not a dict");
+// LibTorch's unpickler takes a tensor's sizes, strides and offset from the pickle and its bytes from
+// another record, without checking that they fit: a damaged file would read outside the storage
+// (found by fuzz/fuzz_checkpoint). Every tensor is checked before any use.
+void check_storage(const at::Tensor& t, const std::string& name, const fs::path& file) {
+  auto refuse = [&](const std::string& why) {
+    throw std::runtime_error("checkpoint " + file.string() + " is corrupt: tensor '" + name + "' " + why);
+  };
+  if (!t.defined()) refuse("is missing");
+  if (t.layout() != at::kStrided || t.is_quantized()) refuse("is not a plain dense tensor");
+  if (t.numel() == 0) return;
+  int64_t last = t.storage_offset();
+  if (last < 0) refuse("has a negative offset");
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    if (t.stride(d) < 0) refuse("has a negative stride");
+    if (t.size(d) > 1 && t.stride(d) > (std::numeric_limits<int64_t>::max() - last) / (t.size(d) - 1)) refuse("is too large");
+    last += (t.size(d) - 1) * t.stride(d);
+  }
+  const uint64_t needed = (static_cast<uint64_t>(last) + 1) * t.element_size();
+  if (!t.storage().data()) refuse("has no data (its record is missing or empty)");
+  if (t.storage().nbytes() < needed) {
+    refuse("claims " + std::to_string(needed) + " bytes of a " + std::to_string(t.storage().nbytes()) + "-byte record");
+  }
+}
+
+TensorMap from_ivalue(const c10::IValue& v, const std::string& what, const fs::path& file) {
+  if (!v.isGenericDict()) throw std::runtime_error("checkpoint " + file.string() + ": " + what + " is not a dict");
   TensorMap out;
-  for (const auto& e : v.toGenericDict()) out[e.key().toStringRef()] = e.value().toTensor();
+  for (const auto& e : v.toGenericDict()) {
+    const std::string name = what + "." + e.key().toStringRef();
+    const at::Tensor t = e.value().toTensor();
+    check_storage(t, name, file);
+    out[e.key().toStringRef()] = t;
+  }
   return out;
 }
 
@@ -102,19 +131,6 @@ void check_meta(const CheckpointMeta& m, const fs::path& file) {
   if (!power_of_two_in(m.resolution, 4, m.max_resolution)) refuse("resolution " + std::to_string(m.resolution));
 }
 
-int64_t count_values(const TensorMap& m) {
-  int64_t n = 0;
-  for (const auto& [name, t] : m) n += t.numel();
-  return n;
-}
-
-// Every parameter of a generator built to max_resolution: the path to it and a toRGB per resolution.
-int64_t full_generator_parameters(const ArchitectureSpec& arch, int max_resolution) {
-  int64_t n = generator_parameter_count(arch, max_resolution, false);
-  for (int r = 4; r < max_resolution; r *= 2) n += static_cast<int64_t>(arch.filters(r)) * arch.channels + arch.channels;
-  return n;
-}
-
 }  // namespace
 
 TensorMap state_of(const torch::nn::Module& module) {
@@ -178,7 +194,10 @@ void save_checkpoint(const fs::path& file, const Checkpoint& c) {
 }
 
 Checkpoint load_checkpoint(const fs::path& file) {
-  const std::string bytes = util::read_regular_file(file, kMaxCheckpointBytes, "checkpoint");
+  return parse_checkpoint(util::read_regular_file(file, kMaxCheckpointBytes, "checkpoint"), file);
+}
+
+Checkpoint parse_checkpoint(const std::string& bytes, const fs::path& file) {
   verify_zip_crcs(bytes, file);
   c10::IValue v;
   if (bytes.empty()) throw std::runtime_error("checkpoint " + file.string() + " is corrupt or truncated (it is empty)");
@@ -215,12 +234,13 @@ Checkpoint load_checkpoint(const fs::path& file) {
     c.meta.global_step = get(m, "global_step", file).toInt();
     c.meta.images_seen = get(m, "images_seen", file).toInt();
     c.meta.fingerprint = get(m, "fingerprint", file).toStringRef();
-    c.G = from_ivalue(get(root, "G", file), "G");
-    c.G_ema = from_ivalue(get(root, "G_ema", file), "G_ema");
-    c.D = from_ivalue(get(root, "D", file), "D");
-    c.opt_G = from_ivalue(get(root, "opt_G", file), "opt_G");
-    c.opt_D = from_ivalue(get(root, "opt_D", file), "opt_D");
+    c.G = from_ivalue(get(root, "G", file), "G", file);
+    c.G_ema = from_ivalue(get(root, "G_ema", file), "G_ema", file);
+    c.D = from_ivalue(get(root, "D", file), "D", file);
+    c.opt_G = from_ivalue(get(root, "opt_G", file), "opt_G", file);
+    c.opt_D = from_ivalue(get(root, "opt_D", file), "opt_D", file);
     c.rng = get(root, "rng", file).toTensor();
+    check_storage(c.rng, "rng", file);
   } catch (const c10::Error& e) {
     // The message only: LibTorch's own (a type mismatch inside IValue) means nothing to a user.
     throw std::runtime_error("checkpoint " + file.string() + " has unexpected contents (an entry of the wrong type); "
@@ -228,30 +248,6 @@ Checkpoint load_checkpoint(const fs::path& file) {
   }
   check_meta(c.meta, file);
   return c;
-}
-
-LoadedGenerator load_generator_for_inference(const fs::path& file_or_dir, torch::Device device) {
-  fs::path file = file_or_dir;
-  if (fs::is_directory(file)) file /= "checkpoint.pt";
-  if (!fs::exists(file)) throw std::runtime_error("no model at " + file.string());
-  return generator_for_inference(load_checkpoint(file), file.string(), device);
-}
-
-LoadedGenerator generator_for_inference(const Checkpoint& c, const std::string& source, torch::Device device) {
-  LoadedGenerator out;
-  out.meta = c.meta;
-  // The generator the meta describes must be the one the file holds, checked before it is built: a
-  // damaged meta must not make this allocate more than the file's own tensors.
-  const int64_t expected = full_generator_parameters(c.meta.arch, c.meta.max_resolution), held = count_values(c.G_ema);
-  if (expected != held) {
-    throw std::runtime_error("checkpoint " + source + ": its meta describes a generator of " + std::to_string(expected) +
-                             " parameters, but its G_ema holds " + std::to_string(held) + " values; it is damaged");
-  }
-  out.generator = Generator(c.meta.arch, c.meta.max_resolution);
-  load_state(*out.generator, c.G_ema, "checkpoint " + source + " (G_ema)");
-  out.generator->to(device);
-  out.generator->eval();
-  return out;
 }
 
 }  // namespace deepzine::model

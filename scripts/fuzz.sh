@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (fuzz/, clang with ASan + UBSan) in build-fuzz/ and runs each for
+# SECONDS on corpora seeded from ../shared/fixtures and small made files. Prints, per target, the
+# executions, their rate, the coverage (libFuzzer's cov/ft) and the crashes found (kept in
+# build-fuzz/crashes/<target>/; every one is a bug, to become a test). Exit 1 if any target crashed.
+# Usage: scripts/fuzz.sh SECONDS [TARGET...]     e.g. scripts/fuzz.sh 60; scripts/fuzz.sh 3600 fuzz_npy
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:?usage: scripts/fuzz.sh SECONDS [TARGET...]}
+shift
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_config fuzz_npy fuzz_tf_checkpoint fuzz_page_file fuzz_checkpoint fuzz_pdf)
+fixtures=${DEEPZINE_FIXTURES:-$(pwd)/../shared/fixtures}
+out=build-fuzz
+jobs=${JOBS:-2}
+
+missing=()
+for p in clang libfuzzer-14-dev; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "fuzz: installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+bash scripts/install_deps.sh
+
+CC=clang CXX=clang++ cmake -S . -B "$out" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDEEPZINE_FUZZ=ON \
+  -DDEEPZINE_BUILD_TESTS=OFF -DDEEPZINE_BUILD_BENCH=OFF >/dev/null
+cmake --build "$out" -j"$jobs" --target "${targets[@]}"
+
+# ---- seeds: the fixtures and small files made here (never committed copies of the fixtures)
+seeds=$out/seeds
+rm -rf "$seeds"
+mkdir -p "$seeds"/{fuzz_config,fuzz_npy,fuzz_tf_checkpoint,fuzz_page_file,fuzz_checkpoint,fuzz_pdf}
+cp "$fixtures"/original_config/*.yaml resources/*.yaml config_pretrained.yaml "$seeds/fuzz_config/"
+/usr/bin/python3 - "$seeds" "$fixtures" <<'PY'
+import os, struct, sys
+import h5py, numpy as np, torch
+seeds, fixtures = sys.argv[1], sys.argv[2]
+rng = np.random.RandomState(1)
+np.save(f"{seeds}/fuzz_npy/z.npy", rng.randn(3, 8).astype(np.float32))
+np.save(f"{seeds}/fuzz_npy/z64.npy", rng.randn(2, 4).astype(np.float64))
+tf = f"{fixtures}/deepzine_tf_4x4/model.ckpt"
+index, shard = open(tf + ".index", "rb").read(), open(tf + ".data-00000-of-00001", "rb").read()
+open(f"{seeds}/fuzz_tf_checkpoint/original_4x4", "wb").write(struct.pack("<H", len(index)) + index + shard[:4096])
+with h5py.File(f"{seeds}/fuzz_page_file/format1.h5", "w") as f:  # this project's format 1
+    for s in (4, 8):
+        f.create_dataset(f"data_{s}", data=rng.randint(0, 256, (3, s, s, 1), dtype=np.uint8),
+                         chunks=(1, s, s, 1), compression="gzip", compression_opts=1)
+    f.attrs["format_version"] = 1
+with h5py.File(f"{seeds}/fuzz_page_file/original.h5", "w") as f:  # the original DeepZine's float32
+    f.create_dataset("data_4", data=rng.uniform(-1, 1, (2, 4, 4, 3)).astype(np.float32))
+# A deepzine checkpoint of a 4x4 generator (latent 4, 4 filters, grey), in the C++ format.
+f4, latent = 4, 4
+g = {"dense.weight": torch.randn(16 * f4, latent), "dense.bias": torch.zeros(f4),
+     "conv4.weight": torch.randn(f4, f4, 3, 3), "conv4.bias": torch.zeros(f4),
+     "to_rgb_4.weight": torch.randn(1, f4, 1, 1), "to_rgb_4.bias": torch.zeros(1)}
+meta = {"latent_size": latent, "channels": 1, "max_filter": f4, "filter_reduction_depth": 6,
+        "legacy_filters": False, "max_resolution": 4, "resolution": 4, "transition": False, "alpha": 1.0,
+        "stage_index": 0, "stage_step": 1, "global_step": 1, "images_seen": 16, "fingerprint": "fuzz"}
+torch.save({"format": "deepzine-checkpoint", "version": 1, "meta": meta, "G": g, "G_ema": g, "D": {},
+            "opt_G": {}, "opt_D": {}, "rng": torch.zeros(0, dtype=torch.uint8)},
+           f"{seeds}/fuzz_checkpoint/g4.pt")
+PY
+printf '%%PDF-1.1\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj 3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]/Contents 4 0 R>>endobj 4 0 obj<</Length 35>>stream\n0 0 1 rg 20 20 100 100 re f 0 g\nendstream endobj\ntrailer<</Root 1 0 R>>\n%%%%EOF\n' > "$seeds/fuzz_pdf/tiny.pdf"
+pdfseparate -f 1 -l 1 "$fixtures/pdfs/R-data.pdf" "$seeds/fuzz_pdf/R-data-p%d.pdf"
+
+# ---- run
+summary=()
+status=0
+for t in "${targets[@]}"; do
+  corpus=$out/corpus/$t crashes=$out/crashes/$t
+  mkdir -p "$corpus" "$crashes"
+  max_len=65536
+  [ "$t" = fuzz_pdf ] && max_len=262144
+  log=$out/$t.log
+  ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    "$out/fuzz/$t" -max_total_time="$seconds" -max_len=$max_len -rss_limit_mb=3072 -timeout=30 \
+    -print_final_stats=1 -artifact_prefix="$crashes/" "$corpus" "$seeds/$t" >"$log" 2>&1 || true
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo 0)
+  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo 0)
+  cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | tail -1 || echo "cov: ? ft: ?")
+  found=$(find "$crashes" -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) | wc -l)
+  [ "$found" -eq 0 ] || status=1
+  summary+=("$(printf '%-20s %12s execs %8s/s  %-22s %3s crash/oom/timeout file(s)' "$t" "$execs" "$rate" "$cov" "$found")")
+done
+echo "fuzz: $seconds s per target (logs: $out/<target>.log, findings: $out/crashes/<target>/)"
+printf '%s\n' "${summary[@]}"
+exit $status
