@@ -4,6 +4,7 @@
 
 #include "deepzine/model/checkpoint.h"
 #include "deepzine/model/legacy_generator.h"
+#include "deepzine/sample/legacy_tf_loader.h"
 #include "deepzine/stages/options.h"
 #include "deepzine/stages/device.h"
 #include "deepzine/util/error.h"
@@ -20,9 +21,9 @@ SamplingModel load_legacy_sampling_model(const config::Config& cfg) {
   const model::ArchitectureSpec arch = architecture_of(cfg);
   SamplingModel m;
   m.device = resolve_device(cfg);
-  model::LoadedLegacyGenerator g;
+  sample::LoadedLegacyGenerator g;
   try {
-    g = model::load_legacy_generator(where, arch, m.device);
+    g = sample::load_legacy_generator(where, arch, m.device);
   } catch (const std::exception& e) {
     throw util::StageError(std::string(e.what()) + "\n(pretrained_model: True reads checkpoints of the original "
                            "DeepZine; set it to False for models trained by deepzine)");
@@ -85,9 +86,9 @@ int convert_tf_model(const config::Config& cfg_in, const fs::path& out_dir) {
   cfg.pretrained_model = true;
   const fs::path where = cfg.inference_model_path ? fs::path(*cfg.inference_model_path)
                                                   : *cfg.inference_model_directory / std::to_string(cfg.output_size());
-  model::LoadedLegacyGenerator g;
+  sample::LoadedLegacyGenerator g;
   try {
-    g = model::load_legacy_generator(where, architecture_of(cfg), torch::kCPU);
+    g = sample::load_legacy_generator(where, architecture_of(cfg), torch::kCPU);
   } catch (const std::exception& e) {
     throw util::StageError(std::string("--convert-tf: ") + e.what());
   }

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "deepzine/model/legacy_generator.h"
+#include "deepzine/sample/legacy_tf_loader.h"
 #include "deepzine/sample/tf_checkpoint.h"
 
 namespace fs = std::filesystem;
@@ -127,7 +128,7 @@ TEST(TfCheckpoint, NonRegularShardsAndPathsOutsideTheFolder) {
 }
 
 TEST(LegacyGenerator, MatchesAnIndependentForwardPass) {
-  auto loaded = model::load_legacy_generator(fixture(), fixture_arch(), torch::kCPU);
+  auto loaded = sample::load_legacy_generator(fixture(), fixture_arch(), torch::kCPU);
   ASSERT_EQ(loaded.resolution, 4);
   torch::manual_seed(3);
   const auto z = torch::randn({5, 128});
@@ -172,7 +173,7 @@ TEST(LegacyGenerator, MismatchesAreErrorsNamingBothValues) {
   auto arch = fixture_arch();
   arch.latent_size = 64;
   try {
-    model::load_legacy_generator(fixture(), arch, torch::kCPU);
+    sample::load_legacy_generator(fixture(), arch, torch::kCPU);
     FAIL() << "latent mismatch accepted";
   } catch (const std::runtime_error& e) {
     const std::string m = e.what();
@@ -182,7 +183,7 @@ TEST(LegacyGenerator, MismatchesAreErrorsNamingBothValues) {
   arch = fixture_arch();
   arch.max_filter = 64;
   try {
-    model::load_legacy_generator(fixture(), arch, torch::kCPU);
+    sample::load_legacy_generator(fixture(), arch, torch::kCPU);
     FAIL() << "filter mismatch accepted";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("max_filter 64"), std::string::npos) << e.what();

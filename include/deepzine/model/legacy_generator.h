@@ -40,15 +40,4 @@ class LegacyGeneratorImpl : public torch::nn::Module {
 };
 TORCH_MODULE(LegacyGenerator);
 
-// Loads the generator of an original DeepZine TensorFlow checkpoint (prefix, .index file or folder).
-// The resolution is the largest gen_y_rgb_conv_<size> present; the latent size and filter counts
-// are read from the weight shapes and checked against `arch` (its latent_size must match: the error
-// names both values). Throws std::runtime_error naming the checkpoint on any problem.
-struct LoadedLegacyGenerator {
-  LegacyGenerator generator{nullptr};
-  int resolution = 4;
-};
-LoadedLegacyGenerator load_legacy_generator(const std::filesystem::path& checkpoint, const ArchitectureSpec& arch,
-                                            torch::Device device);
-
 }  // namespace deepzine::model
