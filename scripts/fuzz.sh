@@ -3,11 +3,21 @@
 # SECONDS on corpora seeded from ../shared/fixtures and small made files. Prints, per target, the
 # executions, their rate, the coverage (libFuzzer's cov/ft) and the crashes found (kept in
 # build-fuzz/crashes/<target>/; every one is a bug, to become a test). Exit 1 if any target crashed.
-# Usage: scripts/fuzz.sh SECONDS [TARGET...]     e.g. scripts/fuzz.sh 60; scripts/fuzz.sh 3600 fuzz_npy
+# Usage: scripts/fuzz.sh SECONDS|runs:N [TARGET...]   e.g. scripts/fuzz.sh 3600 fuzz_npy
+#   SECONDS: each target mutates for that long (the long runs; findings vary from run to run).
+#   runs:N:  each target runs N inputs from a fixed seed (-seed=1) on fresh corpora: the same inputs
+#            every time, so CI's result is repeatable (`.ci/run` uses runs:2000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:?usage: scripts/fuzz.sh SECONDS [TARGET...]}
+budget=${1:?usage: scripts/fuzz.sh SECONDS|runs:N [TARGET...]}
 shift
+if [[ $budget == runs:* ]]; then
+  limit=(-runs="${budget#runs:}" -seed=1)
+  fresh_corpus=1
+else
+  limit=(-max_total_time="$budget")
+  fresh_corpus=0
+fi
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(fuzz_config fuzz_npy fuzz_tf_checkpoint fuzz_page_file fuzz_checkpoint fuzz_pdf)
 fixtures=${DEEPZINE_FIXTURES:-$(pwd)/../shared/fixtures}
@@ -64,18 +74,22 @@ torch.save({"format": "deepzine-checkpoint", "version": 1, "meta": meta, "G": g,
 PY
 printf '%%PDF-1.1\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj 3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]/Contents 4 0 R>>endobj 4 0 obj<</Length 35>>stream\n0 0 1 rg 20 20 100 100 re f 0 g\nendstream endobj\ntrailer<</Root 1 0 R>>\n%%%%EOF\n' > "$seeds/fuzz_pdf/tiny.pdf"
 pdfseparate -f 1 -l 1 "$fixtures/pdfs/R-data.pdf" "$seeds/fuzz_pdf/R-data-p%d.pdf"
+# Inputs that crashed a target once (each also a test) stay in its seeds.
+cp tests/model/data/fuzz_*.pt "$seeds/fuzz_checkpoint/" 2>/dev/null || true
+cp tests/data/data/fuzz_*.h5 "$seeds/fuzz_page_file/" 2>/dev/null || true
 
 # ---- run
 summary=()
 status=0
 for t in "${targets[@]}"; do
   corpus=$out/corpus/$t crashes=$out/crashes/$t
+  [ "$fresh_corpus" -eq 0 ] || rm -rf "$corpus" "$crashes"
   mkdir -p "$corpus" "$crashes"
   max_len=65536
   [ "$t" = fuzz_pdf ] && max_len=262144
   log=$out/$t.log
   ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    "$out/fuzz/$t" -max_total_time="$seconds" -max_len=$max_len -rss_limit_mb=3072 -timeout=30 \
+    "$out/fuzz/$t" "${limit[@]}" -max_len=$max_len -rss_limit_mb=3072 -timeout=30 \
     -print_final_stats=1 -artifact_prefix="$crashes/" "$corpus" "$seeds/$t" >"$log" 2>&1 || true
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo 0)
   rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo 0)
@@ -84,6 +98,6 @@ for t in "${targets[@]}"; do
   [ "$found" -eq 0 ] || status=1
   summary+=("$(printf '%-20s %12s execs %8s/s  %-22s %3s crash/oom/timeout file(s)' "$t" "$execs" "$rate" "$cov" "$found")")
 done
-echo "fuzz: $seconds s per target (logs: $out/<target>.log, findings: $out/crashes/<target>/)"
+echo "fuzz: $budget per target (logs: $out/<target>.log, findings: $out/crashes/<target>/)"
 printf '%s\n' "${summary[@]}"
 exit $status

@@ -67,6 +67,7 @@ int64_t checked_page_count(const H5::H5File& f, const std::vector<int>& sizes, c
     H5::DataSpace space = view.getSpace();
     hsize_t dims[4] = {0, 0, 0, 0};
     if (space.getSimpleExtentNdims() != 4) throw error(file, name + " is not a 4-D [N, H, W, C] array");
+    checks::require_sane_layout(view, name, file);
     space.getSimpleExtentDims(dims);
     if (dims[0] > bound) {
       throw error(file, name + " declares " + std::to_string(dims[0]) + " pages, more than a file of its size can "
@@ -340,6 +341,7 @@ struct PageDataset::Impl {
       if (!file.nameExists(pages::store_name(r, k))) continue;
       checks::require_local_dataset(file, pages::store_name(r, k), opt.file);
       H5::DataSet ds = file.openDataSet(pages::store_name(r, k));
+      checks::require_sane_layout(ds, pages::store_name(r, k), opt.file);
       if (!one_deflated_page_per_chunk(ds, r, k)) {  // not written by us: let HDF5 read the view
         stores.clear();
         page_store.clear();

@@ -44,6 +44,39 @@ void require_local_dataset(const H5::H5File& f, const std::string& name, const f
   }
 }
 
+void require_sane_layout(const H5::DataSet& ds, const std::string& name, const fs::path& file) {
+  const H5::DSetCreatPropList plist = ds.getCreatePlist();
+  const H5::DataSpace space = ds.getSpace();
+  const int rank = space.getSimpleExtentNdims();
+  if (rank < 1 || rank > 4) return;  // the callers check the rank themselves
+  hsize_t dims[4] = {0, 0, 0, 0};
+  space.getSimpleExtentDims(dims);
+  const size_t element = ds.getDataType().getSize();
+  const H5D_layout_t layout = plist.getLayout();
+  if (layout == H5D_CHUNKED) {
+    hsize_t chunk[4] = {0, 0, 0, 0};
+    if (plist.getChunk(rank, chunk) != rank) throw error(file, name + " has an unreadable chunk layout");
+    // A chunk larger than the pages it holds (or than 64 MiB) is not something load_data writes, and
+    // HDF5 1.10 overruns its own buffers on some of them (found by fuzz/fuzz_page_file).
+    uint64_t bytes = element;
+    for (int d = 0; d < rank; ++d) {
+      if (chunk[d] == 0 || chunk[d] > std::max<hsize_t>(dims[d], 1)) {
+        throw error(file, name + " has chunks of " + std::to_string(chunk[d]) + " along dimension " + std::to_string(d) +
+                              ", larger than its extent " + std::to_string(dims[d]) +
+                              "; the file is damaged: rebuild it with load_data");
+      }
+      bytes *= chunk[d];
+    }
+    if (bytes > (uint64_t(64) << 20)) throw error(file, name + " has chunks of more than 64 MiB; rebuild it with load_data");
+  } else if (layout == H5D_COMPACT) {
+    const uint64_t needed = static_cast<uint64_t>(space.getSimpleExtentNpoints()) * element;
+    if (ds.getStorageSize() < needed) {
+      throw error(file, name + " stores " + std::to_string(ds.getStorageSize()) + " bytes for " + std::to_string(needed) +
+                            "; the file is damaged: rebuild it with load_data");
+    }
+  }
+}
+
 void require_local_sources(const H5::DataSet& ds, const std::string& name, const fs::path& file) {
   const H5::DSetCreatPropList plist = ds.getCreatePlist();
   if (plist.getLayout() != H5D_VIRTUAL) return;

@@ -25,6 +25,9 @@ void require_local_object(const H5::H5File& f, const std::string& name, const st
 // require_local_object, and the object is a dataset (not a group).
 void require_local_dataset(const H5::H5File& f, const std::string& name, const std::filesystem::path& file);
 
+// Chunks no larger than the dataset (and 64 MiB), compact data as large as its extent claims.
+void require_sane_layout(const H5::DataSet& ds, const std::string& name, const std::filesystem::path& file);
+
 // A virtual dataset (the format-2 view) maps only datasets of this file.
 void require_local_sources(const H5::DataSet& ds, const std::string& name, const std::filesystem::path& file);
 

@@ -12,10 +12,15 @@ namespace deepzine::ops {
 namespace {
 std::atomic<bool> g_cuda_kernels{true};
 std::atomic<bool> g_host_kernels{false};
-bool use_fused(const torch::Tensor& x) {
-  if (x.is_cuda()) return g_cuda_kernels && glue::kernels_compiled();
-  return g_host_kernels && x.is_cpu() && (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble);
+}  // namespace
+
+bool dispatches_to_fused(c10::DeviceType device, c10::ScalarType dtype) {
+  if (device == c10::DeviceType::CUDA) return g_cuda_kernels && glue::kernels_compiled();
+  return g_host_kernels && device == c10::DeviceType::CPU && (dtype == torch::kFloat || dtype == torch::kDouble);
 }
+
+namespace {
+bool use_fused(const torch::Tensor& x) { return dispatches_to_fused(x.device().type(), x.scalar_type()); }
 }  // namespace
 
 void set_cuda_kernels_enabled(bool on) { g_cuda_kernels = on; }

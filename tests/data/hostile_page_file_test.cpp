@@ -194,3 +194,20 @@ TEST(HostilePageFile, NonRegularPathsAreRefused) {
     }
   }
 }
+
+// Found by fuzz/fuzz_page_file (in CI's 15 s run): data_4 chunked in chunks of 16187391 pages made
+// HDF5 1.10 read past its own buffer (heap overflow inside H5Dread). Refused before HDF5 reads it.
+TEST(HostilePageFile, FuzzFoundOversizedChunksAreRefused) {
+  const fs::path file = fs::path(DEEPZINE_TEST_DATA_DIR) / "fuzz_oversized_chunk.h5";
+  data::PageDatasetOptions o;
+  o.file = file;
+  o.resolution = 4;
+  o.batch_size = 2;
+  try {
+    data::PageDataset dataset(o);
+    dataset.next_batch();
+    FAIL() << "read " << file;
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("data_4 has chunks of 16187391 along dimension 0"), std::string::npos) << e.what();
+  }
+}

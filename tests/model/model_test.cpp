@@ -52,6 +52,27 @@ TEST(Pggan, ParameterCountsMatchTheSchedule) {
   }
 }
 
+// An anchor outside this code: Karras et al. 2018 (Table 2, the 1024x1024 CelebA-HQ network: latent
+// 512, 512 feature maps up to 32x32, halving from 64x64 to 16 at 1024x1024) report 23.1M parameters
+// for G and for D. The same configuration here, built at full size (the modules themselves, not the
+// formula), lands on both.
+TEST(Pggan, ParameterCountsMatchKarrasEtAl2018AtFullSize) {
+  model::ArchitectureSpec karras;
+  karras.latent_size = 512;
+  karras.channels = 3;
+  karras.max_filter = 512;
+  karras.filter_reduction_depth = 5;  // filter_num_reduction_transition_size 64
+  EXPECT_EQ(karras.filters(32), 512);
+  EXPECT_EQ(karras.filters(64), 256);
+  EXPECT_EQ(karras.filters(1024), 16);
+  model::Generator g(karras, 1024);
+  model::Discriminator d(karras, 1024);
+  const double g_count = static_cast<double>(g->parameter_count(1024, false));
+  const double d_count = static_cast<double>(d->parameter_count(1024, false));
+  EXPECT_NEAR(g_count / 1e6, 23.1, 0.05) << g_count;
+  EXPECT_NEAR(d_count / 1e6, 23.1, 0.05) << d_count;
+}
+
 TEST(Layers, EqualizedLearningRateScalesWeightsByHesConstant) {
   torch::manual_seed(1);
   model::EqualizedConv2dOptions o;

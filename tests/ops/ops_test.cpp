@@ -192,17 +192,29 @@ TEST_P(OpsTest, CudaKernelsMatchReference) {
 INSTANTIATE_TEST_SUITE_P(Ops, OpsTest, ::testing::ValuesIn(cases()),
                          [](const ::testing::TestParamInfo<OpCase>& i) { return i.param.name; });
 
-TEST(Ops, DispatchUsesTheReferenceOnCpu) {
-  // The kernels switch must not change CPU results: CPU always runs the ATen reference.
+TEST(Ops, DispatchFollowsTheSwitchesAndTheDevice) {
+  using c10::DeviceType;
+  ops::set_host_kernels_enabled(false);
+  ops::set_cuda_kernels_enabled(true);
+  // CUDA tensors take the kernels exactly when this build has them and the switch is on.
+  EXPECT_EQ(ops::dispatches_to_fused(DeviceType::CUDA, torch::kFloat), ops::cuda_kernels_compiled());
+  ops::set_cuda_kernels_enabled(false);
+  EXPECT_FALSE(ops::dispatches_to_fused(DeviceType::CUDA, torch::kFloat));
+  ops::set_cuda_kernels_enabled(true);
+  // CPU tensors take the reference unless the host twins are switched on (float32/64 only).
+  EXPECT_FALSE(ops::dispatches_to_fused(DeviceType::CPU, torch::kFloat));
+  ops::set_host_kernels_enabled(true);
+  EXPECT_TRUE(ops::dispatches_to_fused(DeviceType::CPU, torch::kFloat));
+  EXPECT_TRUE(ops::dispatches_to_fused(DeviceType::CPU, torch::kDouble));
+  EXPECT_FALSE(ops::dispatches_to_fused(DeviceType::CPU, torch::kBFloat16));
+  // And the route taken gives the reference's numbers.
   auto x = torch::randn({2, 3, 4, 4});
   auto b = torch::randn({3});
-  ops::set_cuda_kernels_enabled(true);
-  auto a = ops::bias_act(x, b, 0.2, 1.0, true, 1e-8);
-  ops::set_cuda_kernels_enabled(false);
-  auto r = ops::bias_act(x, b, 0.2, 1.0, true, 1e-8);
-  ops::set_cuda_kernels_enabled(true);
-  EXPECT_TRUE(torch::equal(a, r));
-  EXPECT_TRUE(torch::equal(a, ops::reference::bias_act(x, b, 0.2, 1.0, true, 1e-8)));
+  auto fused = ops::bias_act(x, b, 0.2, 1.0, true, 1e-8);
+  ops::set_host_kernels_enabled(false);
+  auto reference = ops::bias_act(x, b, 0.2, 1.0, true, 1e-8);
+  EXPECT_TRUE(torch::equal(reference, ops::reference::bias_act(x, b, 0.2, 1.0, true, 1e-8)));
+  EXPECT_TRUE(torch::allclose(fused, reference, 1e-5, 1e-6));
 }
 
 TEST(Ops, BadShapesAreReportedByName) {

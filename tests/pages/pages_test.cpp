@@ -176,10 +176,18 @@ TEST_F(PdfFolder, KilledBuildLeavesNothingHalfWrittenAndRerunCompletes) {
     }
     _exit(0);
   }
-  usleep(700 * 1000);  // well into rendering
+  // Killed at a point the test sees: the writer has opened its first segment (pages are being
+  // written), not after a guessed delay that passes even when the build never started.
+  const fs::path open_segment = o.output_file.string() + ".parts/open-segment.h5";
+  bool writing = false;
+  for (int i = 0; i < 6000 && !writing; ++i) {
+    usleep(5 * 1000);
+    writing = fs::exists(open_segment);
+  }
   kill(child, SIGKILL);
   int status = 0;
   waitpid(child, &status, 0);
+  ASSERT_TRUE(writing) << "the build never started writing pages";
   EXPECT_FALSE(fs::exists(o.output_file)) << "a killed build must not leave a file that looks complete";
   o.max_size = 32;  // the rerun (smaller, to keep the test quick)
   BuildSummary s = build_dataset(o);

@@ -169,6 +169,78 @@ TEST(LegacyGenerator, MatchesAnIndependentForwardPass) {
   EXPECT_LT((ours - rgb).abs().max().item<double>(), 1e-4) << "max |diff|";
 }
 
+namespace {
+
+// 3x3 SAME convolution of an NHWC map with HWIO weights, tap by tap (no conv2d).
+torch::Tensor conv3x3_nhwc(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  const int64_t h = x.size(1), wd = x.size(2);
+  auto padded = torch::zeros({x.size(0), h + 2, wd + 2, x.size(3)}, x.options());
+  padded.narrow(1, 1, h).narrow(2, 1, wd).copy_(x);
+  auto out = b.expand({x.size(0), h, wd, b.size(0)}).clone();
+  for (int kh = 0; kh < 3; ++kh)
+    for (int kw = 0; kw < 3; ++kw) out += padded.narrow(1, kh, h).narrow(2, kw, wd).matmul(w[kh][kw]);
+  return out;
+}
+
+// Nearest-neighbour 2x of an NHWC map by index: row y of the output is row y / 2 of the input.
+torch::Tensor upsample_nhwc(const torch::Tensor& x) {
+  auto rows = torch::arange(2 * x.size(1)).div(2, "floor");
+  auto cols = torch::arange(2 * x.size(2)).div(2, "floor");
+  return x.index_select(1, rows).index_select(2, cols);
+}
+
+}  // namespace
+
+// Past 4x4 (the fixture's size): random TF-layout weights at 8x8 and 16x16, the generator against
+// a forward pass written here from the original's layer list (4x4 VALID on the padded latent, then
+// per doubling nearest 2x, conv, conv; toRGB 1x1), in float64.
+TEST(LegacyGenerator, MatchesAnIndependentForwardPassAt8And16) {
+  model::ArchitectureSpec arch;
+  arch.latent_size = 8;
+  arch.channels = 3;
+  arch.max_filter = 8;
+  arch.filter_reduction_depth = 3;  // halves from 16x16: the filter counts change between blocks
+  arch.legacy_filters = true;
+  for (int resolution : {8, 16}) {
+    torch::manual_seed(resolution);
+    model::LegacyGenerator g(model::LegacyGeneratorOptions{arch, resolution});
+    std::vector<torch::Tensor> hwio, biases;  // per TF scope, as the checkpoint would hold them
+    {
+      torch::NoGradGuard no_grad;
+      const auto params = g->tf_parameters();
+      for (size_t i = 0; i < g->tf_scopes().size(); ++i) {
+        auto w = params[2 * i];  // OIHW
+        auto tf = torch::randn({w.size(2), w.size(3), w.size(1), w.size(0)}, torch::kFloat64) * 0.3;
+        auto b = torch::randn({w.size(0)}, torch::kFloat64) * 0.1;
+        w.copy_(tf.permute({3, 2, 0, 1}));
+        params[2 * i + 1].copy_(b);
+        hwio.push_back(tf);
+        biases.push_back(b);
+      }
+    }
+    const auto z = torch::randn({3, arch.latent_size});
+    torch::NoGradGuard no_grad;
+    const auto ours = g->forward(z).permute({0, 2, 3, 1}).to(torch::kFloat64);
+    // The 4x4 VALID conv of the 7x7-padded latent: output (i, j) sees z at tap (3 - i, 3 - j).
+    const auto zd = z.to(torch::kFloat64);
+    auto x = torch::zeros({3, 4, 4, hwio[0].size(3)}, torch::kFloat64);
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j) x.select(1, i).select(1, j).copy_(zd.matmul(hwio[0][3 - i][3 - j]) + biases[0]);
+    x = act_norm(x);
+    x = act_norm(conv3x3_nhwc(x, hwio[1], biases[1]));
+    size_t layer = 2;
+    for (int r = 8; r <= resolution; r *= 2) {
+      x = act_norm(conv3x3_nhwc(upsample_nhwc(x), hwio[layer], biases[layer]));
+      x = act_norm(conv3x3_nhwc(x, hwio[layer + 1], biases[layer + 1]));
+      layer += 2;
+    }
+    const auto rgb = x.matmul(hwio[layer][0][0]) + biases[layer];
+    ASSERT_EQ(ours.sizes(), rgb.sizes());
+    EXPECT_LT((ours - rgb).abs().max().item<double>(), 1e-4) << resolution;
+    EXPECT_GT(rgb.std().item<double>(), 1e-2);  // not a degenerate all-equal output
+  }
+}
+
 TEST(LegacyGenerator, MismatchesAreErrorsNamingBothValues) {
   auto arch = fixture_arch();
   arch.latent_size = 64;

@@ -34,5 +34,8 @@ void set_cuda_kernels_enabled(bool on);
 void set_host_kernels_enabled(bool on);
 // True when this build contains the CUDA kernels.
 bool cuda_kernels_compiled();
+// The dispatcher's choice for tensors on `device` of `dtype`: the fused kernels (true) or the ATen
+// reference (false), under the two switches above.
+bool dispatches_to_fused(c10::DeviceType device, c10::ScalarType dtype);
 
 }  // namespace deepzine::ops
