@@ -137,57 +137,69 @@ std::vector<std::pair<int64_t, fs::path>> committed_parts(const fs::path& dir, c
   return parts;
 }
 
-}  // namespace
+// ------------------------------------------------------------------------ pass 1: what to render
 
-BuildSummary build_dataset(const BuildOptions& o) {
-  const auto start = std::chrono::steady_clock::now();
-  const PageFit fit = parse_page_fit(o.page_fit);
-  const int workers = worker_count(o.workers);
-  BuildSummary summary;
-  const std::vector<fs::path> pdfs = find_pdfs(o.pdf_directory);
-  if (pdfs.empty()) {
+struct Plan {
+  std::vector<fs::path> pdfs;
+  std::vector<int> page_counts;  // 0 for the PDFs that could not be opened
+  std::vector<Task> tasks;       // in output order
+  int64_t total_pages = 0;
+};
+
+// Opens every PDF (in parallel) to count its pages; broken files are reported and left out. The
+// tasks cut each document into runs of pages_per_task pages.
+Plan plan_tasks(const BuildOptions& o, int workers, BuildSummary& summary) {
+  Plan plan;
+  plan.pdfs = find_pdfs(o.pdf_directory);
+  if (plan.pdfs.empty()) {
     throw std::runtime_error("no PDF files found under " + o.pdf_directory.string() +
                              " (put PDFs there, or set download_pdf: True to download them)");
   }
-  summary.files = static_cast<int64_t>(pdfs.size());
-
-  // Pass 1: open every PDF (in parallel) to count pages; broken files are reported and left out.
-  std::vector<int> page_counts(pdfs.size(), 0);
-  std::vector<std::string> open_errors(pdfs.size());
+  summary.files = static_cast<int64_t>(plan.pdfs.size());
+  plan.page_counts.assign(plan.pdfs.size(), 0);
+  std::vector<std::string> open_errors(plan.pdfs.size());
   {
-    util::Progress progress("scanning PDFs", static_cast<int64_t>(pdfs.size()), "file");
-    parallel_for(static_cast<int64_t>(pdfs.size()), workers, [&](int64_t i) {
+    util::Progress progress("scanning PDFs", static_cast<int64_t>(plan.pdfs.size()), "file");
+    parallel_for(static_cast<int64_t>(plan.pdfs.size()), workers, [&](int64_t i) {
       try {
-        page_counts[i] = PdfDocument(pdfs[i]).page_count();
+        plan.page_counts[i] = PdfDocument(plan.pdfs[i]).page_count();
       } catch (const std::exception& e) {
         open_errors[i] = e.what();
       }
       progress.advance();
     });
   }
-  std::vector<Task> tasks;
-  int64_t total_pages = 0;
-  for (size_t i = 0; i < pdfs.size(); ++i) {
+  for (size_t i = 0; i < plan.pdfs.size(); ++i) {
     if (!open_errors[i].empty()) {
       ++summary.files_skipped;
-      summary.problems.push_back(pdfs[i].string() + ": " + open_errors[i]);
-      spdlog::warn("skipping {}: {}", pdfs[i].string(), open_errors[i]);
+      summary.problems.push_back(plan.pdfs[i].string() + ": " + open_errors[i]);
+      spdlog::warn("skipping {}: {}", plan.pdfs[i].string(), open_errors[i]);
       continue;
     }
-    total_pages += page_counts[i];
-    for (int p = 0; p < page_counts[i]; p += o.pages_per_task) {
-      tasks.push_back({static_cast<int>(i), p, std::min(o.pages_per_task, page_counts[i] - p)});
+    plan.total_pages += plan.page_counts[i];
+    for (int p = 0; p < plan.page_counts[i]; p += o.pages_per_task) {
+      plan.tasks.push_back({static_cast<int>(i), p, std::min(o.pages_per_task, plan.page_counts[i] - p)});
     }
   }
-  if (tasks.empty()) throw std::runtime_error("none of the PDFs under " + o.pdf_directory.string() + " could be read");
+  if (plan.tasks.empty()) throw std::runtime_error("none of the PDFs under " + o.pdf_directory.string() + " could be read");
+  return plan;
+}
 
-  remove_stale_temporaries(o.output_file);
-  const fs::path parts_dir = o.output_file.string() + ".parts";
-  const std::string fingerprint = build_fingerprint(o, pdfs, page_counts);
-  std::vector<std::pair<int64_t, fs::path>> parts = committed_parts(parts_dir, fingerprint);
+// ------------------------------------------------------------------------------ resume, segments
+
+using Parts = std::vector<std::pair<int64_t, fs::path>>;  // (end task, committed segment file)
+
+fs::path parts_dir_of(const BuildOptions& o) { return o.output_file.string() + ".parts"; }
+
+// The segments an interrupted run with the same settings and PDFs committed (their pages and
+// problems counted into `summary`); returns them with the first task still to render.
+Parts resume_parts(const BuildOptions& o, const Plan& plan, BuildSummary& summary, int64_t& first_task) {
+  const fs::path parts_dir = parts_dir_of(o);
+  const std::string fingerprint = build_fingerprint(o, plan.pdfs, plan.page_counts);
+  Parts parts = committed_parts(parts_dir, fingerprint);
   fs::create_directories(parts_dir);
   util::write_file_atomic(parts_dir / "build.txt", fingerprint);
-  int64_t first_task = parts.empty() ? 0 : parts.back().first;
+  first_task = parts.empty() ? 0 : parts.back().first;
   for (const auto& [end, file] : parts) {
     summary.pages += read_page_count(file);
     std::istringstream problems(read_note(file, "problems"));
@@ -197,124 +209,164 @@ BuildSummary build_dataset(const BuildOptions& o) {
   summary.pages_resumed = summary.pages;
   if (!parts.empty()) {
     spdlog::info("resuming page build: {} pages in {} committed segment(s) of an interrupted run; rendering the "
-                 "remaining {} of {} tasks", summary.pages, parts.size(), static_cast<int64_t>(tasks.size()) - first_task,
-                 tasks.size());
+                 "remaining {} of {} tasks", summary.pages, parts.size(),
+                 static_cast<int64_t>(plan.tasks.size()) - first_task, plan.tasks.size());
   }
-  // The open segment: the pages of tasks [segment_first, ...) until it holds segment_pages pages, then
-  // closed and renamed to part-<first>-<end>.h5 (a rename is atomic: a kill leaves it or nothing).
-  const fs::path open_segment = parts_dir / "open-segment.h5";
-  std::unique_ptr<DatasetWriter> segment;
-  int64_t segment_first = first_task;
-  std::string segment_problems;
-  auto commit_segment = [&](int64_t end_task) {
-    if (!segment) return;
-    segment->set_note("problems", segment_problems);
-    segment->close();
-    segment.reset();
-    const fs::path name = part_name(parts_dir, segment_first, end_task);
-    fs::rename(open_segment, name);
-    parts.emplace_back(end_task, name);
-    segment_problems.clear();
-  };
+  return parts;
+}
 
-  // Pass 2: workers render tasks; the writer appends them strictly in task order. Workers stay at
-  // most `window` tasks ahead of the writer, which bounds memory whatever the corpus size.
+// The open segment: the pages of tasks [first, ...) until it holds segment_pages pages, then closed
+// and renamed to part-<first>-<end>.h5 (a rename is atomic: a kill leaves it or nothing).
+class SegmentWriter {
+ public:
+  SegmentWriter(const BuildOptions& o, Parts& parts) : options_(o), parts_(parts), open_(parts_dir_of(o) / "open-segment.h5") {}
+
+  void append(int64_t task, const TaskResult& r) {
+    if (!segment_) {
+      first_ = task;
+      segment_ = std::make_unique<DatasetWriter>(open_, page_layout(options_));
+    }
+    for (size_t k = 0; k < r.pyramids.size(); ++k) segment_->append(r.pyramids[k], r.names[k]);
+    for (const auto& p : r.problems) problems_ += p + "\n";
+  }
+  bool full() const { return segment_ && segment_->pages() >= options_.segment_pages; }
+
+  void commit(int64_t end_task) {
+    if (!segment_) return;
+    segment_->set_note("problems", problems_);
+    segment_->close();
+    segment_.reset();
+    const fs::path name = part_name(parts_dir_of(options_), first_, end_task);
+    fs::rename(open_, name);
+    parts_.emplace_back(end_task, name);
+    problems_.clear();
+  }
+
+ private:
+  const BuildOptions& options_;
+  Parts& parts_;
+  const fs::path open_;
+  std::unique_ptr<DatasetWriter> segment_;
+  int64_t first_ = 0;
+  std::string problems_;
+};
+
+// ----------------------------------------------------------------------------- pass 2: rendering
+
+// One task on a worker thread: its pages rendered at max_size with their pyramids (and PNGs when
+// image_directory is set); a page or document that fails is a problem line, not an error.
+TaskResult render_task(const BuildOptions& o, const Plan& plan, PageFit fit, const Task& t) {
+  TaskResult r;
+  const fs::path rel = fs::relative(plan.pdfs[t.file], o.pdf_directory);
+  try {
+    PdfDocument doc(plan.pdfs[t.file]);  // one document per task and thread
+    for (int p = t.first_page; p < t.first_page + t.count; ++p) {
+      try {
+        PageImage full = doc.render(p, o.max_size, o.channels, fit);
+        if (o.image_directory) {
+          std::string flat = rel.generic_string();
+          std::replace(flat.begin(), flat.end(), '/', '_');
+          imageio::write_png(*o.image_directory / (flat + "_page" + std::to_string(p + 1) + ".png"),
+                             full.pixels.data(), full.size, full.size, full.channels);
+        }
+        std::vector<PageImage> pyramid = downsample_pyramid(full);
+        pyramid.insert(pyramid.begin(), std::move(full));
+        r.pyramids.push_back(std::move(pyramid));
+        r.names.push_back(page_name(rel, p));
+      } catch (const std::exception& e) {
+        r.problems.push_back(page_name(rel, p) + ": " + e.what());
+      }
+    }
+  } catch (const std::exception& e) {
+    r.problems.push_back(plan.pdfs[t.file].string() + ": " + e.what());
+  }
+  return r;
+}
+
+// Results handed from the workers to the writer in task order. Workers stay at most `window` tasks
+// ahead of the writer, which bounds memory whatever the corpus size.
+class OrderedResults {
+ public:
+  OrderedResults(int64_t first, int64_t window) : written_(first), window_(window) {}
+  void wait_for_room(int64_t id) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [&] { return id - written_ < window_; });
+  }
+  void put(int64_t id, TaskResult r) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ready_.emplace(id, std::move(r));
+    cv_.notify_all();
+  }
+  TaskResult take(int64_t id) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [&] { return ready_.count(id) > 0; });
+    TaskResult r = std::move(ready_[id]);
+    ready_.erase(id);
+    return r;
+  }
+  void written(int64_t end) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    written_ = end;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::map<int64_t, TaskResult> ready_;
+  int64_t written_, window_;
+};
+
+// Workers render the tasks from `first_task` on; this thread appends them strictly in task order to
+// segments, committing one every segment_pages pages and at the end.
+void render_in_order(const BuildOptions& o, const Plan& plan, PageFit fit, int workers, int64_t first_task,
+                     Parts& parts, BuildSummary& summary) {
+  const int64_t task_count = static_cast<int64_t>(plan.tasks.size());
   const int64_t window = 2 * workers;
-  std::mutex mutex;
-  std::condition_variable cv;
-  std::map<int64_t, TaskResult> ready;
-  int64_t written_tasks = first_task;
+  OrderedResults results(first_task, window);
   std::atomic<int64_t> next_task{first_task};
   int64_t done_before = 0;
-  for (int64_t id = 0; id < first_task; ++id) done_before += tasks[id].count;
-  util::Progress progress("rendering pages", total_pages, "page");
+  for (int64_t id = 0; id < first_task; ++id) done_before += plan.tasks[id].count;
+  util::Progress progress("rendering pages", plan.total_pages, "page");
   progress.advance(done_before);
-
-  auto render_task = [&](const Task& t) {
-    TaskResult r;
-    const fs::path rel = fs::relative(pdfs[t.file], o.pdf_directory);
-    try {
-      PdfDocument doc(pdfs[t.file]);  // one document per task and thread
-      for (int p = t.first_page; p < t.first_page + t.count; ++p) {
-        try {
-          PageImage full = doc.render(p, o.max_size, o.channels, fit);
-          if (o.image_directory) {
-            std::string flat = rel.generic_string();
-            std::replace(flat.begin(), flat.end(), '/', '_');
-            imageio::write_png(*o.image_directory / (flat + "_page" + std::to_string(p + 1) + ".png"),
-                               full.pixels.data(), full.size, full.size, full.channels);
-          }
-          std::vector<PageImage> pyramid = downsample_pyramid(full);
-          pyramid.insert(pyramid.begin(), std::move(full));
-          r.pyramids.push_back(std::move(pyramid));
-          r.names.push_back(page_name(rel, p));
-        } catch (const std::exception& e) {
-          r.problems.push_back(page_name(rel, p) + ": " + e.what());
-        }
-      }
-    } catch (const std::exception& e) {
-      r.problems.push_back(pdfs[t.file].string() + ": " + e.what());
-    }
-    return r;
-  };
-
   std::vector<std::thread> threads;
   for (int w = 0; w < workers; ++w) {
     threads.emplace_back([&] {
-      for (;;) {
-        const int64_t id = next_task++;
-        if (id >= static_cast<int64_t>(tasks.size())) return;
-        {
-          std::unique_lock<std::mutex> lock(mutex);
-          cv.wait(lock, [&] { return id - written_tasks < window; });
-        }
-        TaskResult r = render_task(tasks[id]);
-        std::lock_guard<std::mutex> lock(mutex);
-        ready.emplace(id, std::move(r));
-        cv.notify_all();
+      for (int64_t id = next_task++; id < task_count; id = next_task++) {
+        results.wait_for_room(id);
+        results.put(id, render_task(o, plan, fit, plan.tasks[id]));
       }
     });
   }
+  SegmentWriter segments(o, parts);
   std::exception_ptr write_error;
   try {
-    for (int64_t id = first_task; id < static_cast<int64_t>(tasks.size()); ++id) {
-      TaskResult r;
-      {
-        std::unique_lock<std::mutex> lock(mutex);
-        cv.wait(lock, [&] { return ready.count(id) > 0; });
-        r = std::move(ready[id]);
-        ready.erase(id);
-      }
-      if (!segment) {
-        segment_first = id;
-        segment = std::make_unique<DatasetWriter>(open_segment, page_layout(o));
-      }
-      for (size_t k = 0; k < r.pyramids.size(); ++k) segment->append(r.pyramids[k], r.names[k]);
+    for (int64_t id = first_task; id < task_count; ++id) {
+      const TaskResult r = results.take(id);
+      segments.append(id, r);
       for (const auto& p : r.problems) {
         spdlog::warn("skipping {}", p);
         summary.problems.push_back(p);
-        segment_problems += p + "\n";
       }
       summary.pages += static_cast<int64_t>(r.pyramids.size());
       summary.pages_failed += static_cast<int64_t>(r.problems.size());
-      progress.advance(tasks[id].count);
-      if (segment->pages() >= o.segment_pages || id + 1 == static_cast<int64_t>(tasks.size())) commit_segment(id + 1);
-      std::lock_guard<std::mutex> lock(mutex);
-      written_tasks = id + 1;
-      cv.notify_all();
+      progress.advance(plan.tasks[id].count);
+      if (segments.full() || id + 1 == task_count) segments.commit(id + 1);
+      results.written(id + 1);
     }
   } catch (...) {
     write_error = std::current_exception();
-    std::lock_guard<std::mutex> lock(mutex);
-    written_tasks = static_cast<int64_t>(tasks.size()) + window;  // release waiting workers
-    next_task = static_cast<int64_t>(tasks.size());
-    cv.notify_all();
+    next_task = task_count;
+    results.written(task_count + window);  // release waiting workers
   }
   for (auto& t : threads) t.join();
   if (write_error) std::rethrow_exception(write_error);
   progress.finish();
-  if (summary.pages == 0) throw std::runtime_error("no page could be rendered from the PDFs under " + o.pdf_directory.string());
-  // Join the segments into the output (one segment: it is the output), then drop the folder.
+}
+
+// The committed segments joined into the output (one segment: it is the output), then the folder
+// dropped.
+void join_segments(const BuildOptions& o, const Parts& parts) {
   if (parts.size() == 1) {
     fs::rename(parts.front().second, o.output_file);
   } else {
@@ -329,7 +381,23 @@ BuildSummary build_dataset(const BuildOptions& o) {
     writer.close();
     output.commit();
   }
-  fs::remove_all(parts_dir);
+  fs::remove_all(parts_dir_of(o));
+}
+
+}  // namespace
+
+BuildSummary build_dataset(const BuildOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  const PageFit fit = parse_page_fit(o.page_fit);
+  const int workers = worker_count(o.workers);
+  BuildSummary summary;
+  const Plan plan = plan_tasks(o, workers, summary);
+  remove_stale_temporaries(o.output_file);
+  int64_t first_task = 0;
+  Parts parts = resume_parts(o, plan, summary, first_task);
+  render_in_order(o, plan, fit, workers, first_task, parts, summary);
+  if (summary.pages == 0) throw std::runtime_error("no page could be rendered from the PDFs under " + o.pdf_directory.string());
+  join_segments(o, parts);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
 }
