@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -14,6 +15,10 @@ inline std::filesystem::path scratch_file(const std::string& name, const uint8_t
   static const std::filesystem::path dir = [] {
     auto d = std::filesystem::temp_directory_path() / ("deepzine_fuzz_" + std::to_string(::getpid()));
     std::filesystem::create_directories(d);
+    std::atexit([] {  // libFuzzer ends with exit(); a crash keeps the folder with the input
+      std::error_code ec;
+      std::filesystem::remove_all(std::filesystem::temp_directory_path() / ("deepzine_fuzz_" + std::to_string(::getpid())), ec);
+    });
     return d;
   }();
   const std::filesystem::path file = dir / name;

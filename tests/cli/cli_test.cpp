@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "support/shell.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 
@@ -22,13 +23,10 @@ fs::path fixtures() { return fs::path(std::getenv("DEEPZINE_FIXTURES")); }
 class Cli : public testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("deepzine_cli_" + std::to_string(::getpid()) + "_" +
-                                        testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    dir_ = tmp_.path();
     fs::create_directories(dir_ / "home");
     fs::create_directories(dir_ / "work");
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // Runs deepzine with HOME and the working directory inside the test folder.
   Result run(const std::string& args) {
@@ -47,6 +45,7 @@ class Cli : public testing::Test {
     for (auto it = fs::recursive_directory_iterator(p); it != fs::recursive_directory_iterator(); ++it) ++n;
     return n;
   }
+  deepzine::testing_support::TempDir tmp_{"deepzine_cli"};  // tests/support/temp_dir.h
   fs::path dir_;
 };
 }  // namespace

@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 
@@ -21,9 +22,7 @@ namespace {
 class Distributed : public testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("deepzine_dist_cli_" + std::to_string(::getpid()) + "_" +
-                                        testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    dir_ = tmp_.path();
     fs::create_directories(dir_ / "pdfs");
     const fs::path pdfs = fs::path(std::getenv("DEEPZINE_FIXTURES")) / "pdfs";
     int copied = 0;
@@ -36,7 +35,6 @@ class Distributed : public testing::Test {
     }
     ASSERT_EQ(copied, 2);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   fs::path config(int iterations) {
     fs::path p = dir_ / "cfg.yaml";
@@ -90,6 +88,7 @@ class Distributed : public testing::Test {
     ss << in.rdbuf();
     return ss.str();
   }
+  deepzine::testing_support::TempDir tmp_{"deepzine_dist_cli"};  // tests/support/temp_dir.h
   fs::path dir_;
 };
 

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "support/shell.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 
@@ -22,12 +23,9 @@ namespace {
 class Pretrained : public testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("deepzine_pretrained_" + std::to_string(::getpid()) + "_" +
-                                        testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    dir_ = tmp_.path();
     fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   std::pair<int, std::string> run(const std::string& args) {
     auto r = deepzine::testing_support::shell("cd '" + dir_.string() + "' && '" + std::getenv("DEEPZINE_BINARY") +
@@ -50,6 +48,7 @@ class Pretrained : public testing::Test {
     std::ifstream in(p, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
+  deepzine::testing_support::TempDir tmp_{"deepzine_pretrained"};  // tests/support/temp_dir.h
   fs::path dir_;
 };
 

@@ -7,6 +7,7 @@
 
 #include "deepzine/config/config.h"
 #include "deepzine/util/error.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using deepzine::config::Config;
@@ -23,12 +24,9 @@ fs::path fixtures() {
 class ConfigFile : public testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("deepzine_config_" + std::to_string(::getpid()) + "_" +
-                                        testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    dir_ = tmp_.path();
     fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
   fs::path write(const std::string& text) {
     fs::path p = dir_ / "config.yaml";
     std::ofstream(p) << text;
@@ -44,6 +42,7 @@ class ConfigFile : public testing::Test {
     ADD_FAILURE() << "no error for:\n" << text;
     return "";
   }
+  deepzine::testing_support::TempDir tmp_{"deepzine_config"};  // tests/support/temp_dir.h
   fs::path dir_;
 };
 }  // namespace

@@ -14,6 +14,7 @@
 #include "deepzine/pages/dataset_writer.h"
 #include "deepzine/pages/renderer.h"
 #include "deepzine/util/atomic_file.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace deepzine::pages;
@@ -26,9 +27,7 @@ fs::path fixtures() { return fs::path(std::getenv("DEEPZINE_FIXTURES")); }
 class PdfFolder : public testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("deepzine_pages_" + std::to_string(::getpid()) + "_" +
-                                        testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    dir_ = tmp_.path();
     fs::create_directories(dir_ / "pdfs" / "item1");
     fs::copy_file(fixtures() / "pdfs" / "R-FAQ.pdf", dir_ / "pdfs" / "item1" / "R-FAQ.pdf");
     fs::copy_file(fixtures() / "pdfs" / "R-data.pdf", dir_ / "pdfs" / "R-data.pdf");
@@ -39,7 +38,6 @@ class PdfFolder : public testing::Test {
     std::string bytes((std::istreambuf_iterator<char>(in)), {});
     std::ofstream(dir_ / "pdfs" / "truncated.pdf", std::ios::binary) << bytes.substr(0, bytes.size() / 3);
   }
-  void TearDown() override { fs::remove_all(dir_); }
   BuildOptions options(int size = 32) {
     BuildOptions o;
     o.pdf_directory = dir_ / "pdfs";
@@ -48,6 +46,7 @@ class PdfFolder : public testing::Test {
     o.workers = 2;
     return o;
   }
+  deepzine::testing_support::TempDir tmp_{"deepzine_pages"};  // tests/support/temp_dir.h
   fs::path dir_;
 };
 
