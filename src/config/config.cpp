@@ -17,7 +17,9 @@ namespace detail {
 
 void Problems::add(const YAML::Mark& mark, const std::string& key, const std::string& what) {
   std::string where = file;
-  if (!mark.is_null()) where += ":" + std::to_string(mark.line + 1);
+  const auto set = from_set.find(key);
+  if (set != from_set.end()) where = "--set " + set->second;
+  else if (!mark.is_null()) where += ":" + std::to_string(mark.line + 1);
   messages.push_back(where + ": key '" + key + "': " + what);
 }
 
@@ -230,6 +232,7 @@ void apply_override(YAML::Node& root, const Override& o, Problems& p) {
     return;
   }
   root[o.key] = value.IsNull() ? YAML::Node(YAML::NodeType::Null) : value;
+  p.from_set[o.key] = o.key + "=" + o.yaml_value;
 }
 
 [[noreturn]] void fail(const Problems& p) {

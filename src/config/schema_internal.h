@@ -1,6 +1,7 @@
 #pragma once
 // The key table shared by the loader (config.cpp) and the schema listing (schema.cpp).
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,8 @@ namespace deepzine::config::detail {
 struct Problems {
   std::string file;
   std::vector<std::string> messages;
+  // Keys whose value came from --set (key -> "KEY=VALUE"): their problems name the --set, not a line.
+  std::map<std::string, std::string> from_set;
   void add(const YAML::Mark& mark, const std::string& key, const std::string& what);
   void add_plain(const std::string& what) { messages.push_back(what); }
 };

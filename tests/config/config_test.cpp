@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+
+#include <tuple>
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -175,6 +177,24 @@ TEST_F(ConfigFile, UnreadableFile) {
       ADD_FAILURE() << file;
     } catch (const ConfigError& e) {
       EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// A bad value given with --set is reported as that --set, not as a line of the file (where the key
+// may be on another line, or absent).
+TEST_F(ConfigFile, SetProblemsNameTheSetNotALine) {
+  const fs::path file = write("train: False\nlatent_size: 16\n");
+  for (const auto& [key, value, expected] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"latent_size", "-1", "--set latent_size=-1: key 'latent_size': -1 is out of range"},
+           {"batch_size", "abc", "--set batch_size=abc: key 'batch_size': expected a whole number"}}) {
+    try {
+      load_config(file, {{key, value}});
+      ADD_FAILURE() << key;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find("config.yaml:"), std::string::npos) << e.what();
     }
   }
 }
