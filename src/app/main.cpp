@@ -34,7 +34,9 @@ int main(int argc, char** argv) {
   util::setup_logging(cfg.log_level);
   if (cl.dry_run) {
     app::print_plan(std::cout, cfg, cl.only, cl.nproc);
-    return util::kExitOk;
+    const auto problems = stages::output_folder_problems(cfg, cl.only);
+    for (const auto& p : problems) std::cerr << "deepzine: " << p << "\n";
+    return problems.empty() ? util::kExitOk : util::kExitConfig;
   }
   // A rank of a multi-process run (started by --nproc or torchrun) has WORLD_SIZE > 1.
   const char* world_env = std::getenv("WORLD_SIZE");

@@ -7,6 +7,7 @@
 #include "deepzine/stages/device.h"
 #include "deepzine/stages/stages.h"
 #include "deepzine/util/error.h"
+#include "deepzine/util/paths.h"
 
 namespace deepzine::stages {
 
@@ -34,7 +35,39 @@ bool stage_selected(const config::Config& cfg, Stage s, const std::vector<Stage>
   return stage_enabled(cfg, s) && (only.empty() || std::find(only.begin(), only.end(), s) != only.end());
 }
 
+std::vector<std::string> output_folder_problems(const config::Config& cfg, const std::vector<Stage>& only) {
+  std::vector<std::pair<std::string, std::filesystem::path>> folders;  // key, folder
+  if (stage_selected(cfg, Stage::kLoadData, only)) {
+    if (cfg.data_hdf5) folders.emplace_back("data_hdf5", cfg.data_hdf5->has_parent_path() ? cfg.data_hdf5->parent_path() : ".");
+    if (cfg.image_directory) folders.emplace_back("image_directory", *cfg.image_directory);
+    if (cfg.download_pdf && cfg.pdf_directory) folders.emplace_back("pdf_directory", *cfg.pdf_directory);
+  }
+  if (stage_selected(cfg, Stage::kTrain, only)) {
+    folders.emplace_back("log_dir", cfg.log_dir);
+    folders.emplace_back("samples_dir", cfg.samples_dir);
+  }
+  if ((stage_selected(cfg, Stage::kInference, only) || stage_selected(cfg, Stage::kInterpolation, only)) &&
+      cfg.inference_output_directory) {
+    folders.emplace_back("inference_output_directory", *cfg.inference_output_directory);
+  }
+  std::vector<std::string> problems;
+  for (const auto& [key, folder] : folders) {
+    const std::string why = util::output_folder_problem(folder);
+    if (!why.empty()) problems.push_back(key + " " + folder.string() + ": " + why + "; choose another path");
+  }
+  std::error_code ec;
+  if (stage_selected(cfg, Stage::kLoadData, only) && cfg.data_hdf5 && std::filesystem::is_directory(*cfg.data_hdf5, ec)) {
+    problems.push_back("data_hdf5 " + cfg.data_hdf5->string() + " is a folder; it names the page file (e.g. pages.h5)");
+  }
+  return problems;
+}
+
 int run_stages(const config::Config& cfg, const std::vector<Stage>& only) {
+  if (const auto problems = output_folder_problems(cfg, only); !problems.empty()) {
+    std::string text;
+    for (const auto& p : problems) text += (text.empty() ? "" : "; ") + p;
+    throw util::ConfigError(text);
+  }
   struct Entry {
     Stage stage;
     int (*run)(const config::Config&);

@@ -21,4 +21,18 @@ std::filesystem::path expand_user(const std::string& path) {
   return std::filesystem::path(home + path.substr(1));
 }
 
+std::string output_folder_problem(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  fs::path at = dir.empty() ? fs::path(".") : dir;
+  std::error_code ec;
+  // The nearest part of the path that exists decides: a file there, or a folder without write access.
+  while (!fs::exists(at, ec)) {
+    if (!at.has_parent_path() || at.parent_path() == at) return "";
+    at = at.parent_path();
+  }
+  if (!fs::is_directory(at, ec)) return at.string() + " is a file, not a folder";
+  if (::access(at.c_str(), W_OK | X_OK) != 0) return "the folder " + at.string() + " is not writable";
+  return "";
+}
+
 }  // namespace deepzine::util

@@ -122,6 +122,25 @@ TEST_F(Cli, SetOverridesAndBadArguments) {
   EXPECT_NE(r.output.find("no such file"), std::string::npos) << r.output;
 }
 
+// An output folder that cannot be made (a file where a folder belongs, a read-only folder) is named
+// with its key by --dry-run and before any stage runs, not discovered by a stage half-way.
+TEST_F(Cli, UnusableOutputFoldersAreNamedUpFront) {
+  write("afile", "x");
+  fs::create_directories(dir_ / "pdfs");
+  fs::path cfg = write("c.yaml", "load_data: True\ntrain: True\ndownload_pdf: False\npdf_directory: " +
+                                     (dir_ / "pdfs").string() + "\ndata_hdf5: " + (dir_ / "afile" / "pages.h5").string() +
+                                     "\nlog_dir: " + (dir_ / "afile" / "log").string() + "\n");
+  for (const std::string extra : {" --dry-run", ""}) {
+    Result r = run("'" + cfg.string() + "'" + extra);
+    EXPECT_EQ(r.status, 2) << extra << r.output;
+    EXPECT_NE(r.output.find("data_hdf5 " + (dir_ / "afile" / "pages.h5").parent_path().string() + ": " +
+                            (dir_ / "afile").string() + " is a file, not a folder"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("log_dir " + (dir_ / "afile" / "log").string()), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("filesystem error"), std::string::npos) << r.output;
+  }
+  EXPECT_EQ(files_under(dir_ / "work"), 0u);
+}
+
 TEST_F(Cli, NoStageEnabledIsAWarningNotAFailure) {
   fs::path cfg = write("c.yaml", "train: False\n");
   Result r = run("'" + cfg.string() + "'");

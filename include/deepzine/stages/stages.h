@@ -2,6 +2,7 @@
 // One entry point per stage. The runner calls them in the original's order. Each returns an exit code
 // (util::kExitOk or util::kExitPartialFailure) or throws util::StageError / util::ConfigError.
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include "deepzine/config/config.h"
@@ -23,6 +24,11 @@ const char* stage_name(Stage s);  // "load_data", ...
 bool stage_enabled(const config::Config& cfg, Stage s);
 // Enabled and, when `only` is not empty, listed in it: the stage runs.
 bool stage_selected(const config::Config& cfg, Stage s, const std::vector<Stage>& only);
+
+// The output folders of the selected stages that cannot be written or created, one message each
+// naming the key ("log_dir ./a/b: ./a is a file, not a folder"); empty when all are usable. Used by
+// --dry-run and before the first stage runs, so that no stage fails late on a folder.
+std::vector<std::string> output_folder_problems(const config::Config& cfg, const std::vector<Stage>& only);
 
 // Runs the enabled stages (config keys, restricted by `only` when not empty) in the original's order.
 // Returns the process exit code; a failing stage stops the run (later stages would use its output).
