@@ -28,14 +28,14 @@ int main(int argc, char** argv) {
   try {
     cfg = config::load_config(cl.config_file, cl.overrides);
   } catch (const util::ConfigError& e) {
-    std::cerr << "deepzine: " << e.what() << "\n";
+    std::cerr << "deepzine: " << util::escape_control_characters(e.what()) << "\n";
     return util::kExitConfig;
   }
   util::setup_logging(cfg.log_level);
   if (cl.dry_run) {
     app::print_plan(std::cout, cfg, cl.only, cl.nproc);
     const auto problems = stages::output_folder_problems(cfg, cl.only);
-    for (const auto& p : problems) std::cerr << "deepzine: " << p << "\n";
+    for (const auto& p : problems) std::cerr << "deepzine: " << util::escape_control_characters(p) << "\n";
     return problems.empty() ? util::kExitOk : util::kExitConfig;
   }
   // A rank of a multi-process run (started by --nproc or torchrun) has WORLD_SIZE > 1.

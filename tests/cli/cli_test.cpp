@@ -141,6 +141,19 @@ TEST_F(Cli, UnusableOutputFoldersAreNamedUpFront) {
   EXPECT_EQ(files_under(dir_ / "work"), 0u);
 }
 
+// A PDF whose name carries a terminal escape sequence is named in the log with it escaped.
+TEST_F(Cli, ControlCharactersOfFileNamesNeverReachTheTerminal) {
+  fs::create_directories(dir_ / "pdfs");
+  write("pdfs/bad\x1b[2Jname.pdf", "not a pdf");
+  fs::copy_file(fixtures() / "pdfs" / "R-data.pdf", dir_ / "pdfs" / "R-data.pdf");
+  fs::path cfg = write("c.yaml", "load_data: True\ndownload_pdf: False\npdf_directory: " + (dir_ / "pdfs").string() +
+                                     "\ndata_hdf5: " + (dir_ / "out" / "pages.h5").string() + "\ndata_output_size: 8\n");
+  Result r = run("'" + cfg.string() + "'");
+  EXPECT_EQ(r.status, 4) << r.output;  // done, with a file skipped
+  EXPECT_EQ(r.output.find('\x1b'), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("bad\\x1b[2Jname.pdf"), std::string::npos) << r.output;
+}
+
 TEST_F(Cli, NoStageEnabledIsAWarningNotAFailure) {
   fs::path cfg = write("c.yaml", "train: False\n");
   Result r = run("'" + cfg.string() + "'");

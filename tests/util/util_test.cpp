@@ -8,6 +8,7 @@
 #include "deepzine/imageio/png.h"
 #include "deepzine/util/atomic_file.h"
 #include "deepzine/util/cpu.h"
+#include "deepzine/util/log.h"
 #include "deepzine/util/paths.h"
 #include "deepzine/util/progress.h"
 
@@ -59,6 +60,11 @@ TEST(AtomicFile, UncommittedWriteKeepsOldContentAndRemovesTemporary) {
   }  // no commit: as if the writer threw
   EXPECT_FALSE(fs::exists(temp));
   EXPECT_EQ(read_all(dir / "b.txt"), "old");
+}
+
+TEST(Log, ControlCharactersAreEscaped) {
+  EXPECT_EQ(util::escape_control_characters("a\x1b[31mred\x7f\tb\nc\r"), "a\\x1b[31mred\\x7f\tb\nc\\x0d");
+  EXPECT_EQ(util::escape_control_characters("caf\xc3\xa9.pdf"), "caf\xc3\xa9.pdf");  // UTF-8 stays
 }
 
 TEST(Paths, ExpandUser) {
