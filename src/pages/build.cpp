@@ -11,6 +11,7 @@
 #include <thread>
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include "deepzine/imageio/png.h"
 #include "deepzine/pages/dataset_writer.h"
@@ -21,18 +22,47 @@
 namespace deepzine::pages {
 namespace fs = std::filesystem;
 
-std::vector<fs::path> find_pdfs(const fs::path& dir) {
-  std::vector<fs::path> out;
+std::vector<fs::path> find_pdfs(const fs::path& dir, std::vector<std::string>* problems) {
+  std::vector<fs::path> found;
   std::error_code ec;
+  auto note = [&](const std::string& what) {
+    spdlog::warn("skipping {}", what);
+    if (problems) problems->push_back(what);
+  };
   for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (!it->is_regular_file()) continue;
     std::string ext = it->path().extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-    if (ext == ".pdf" && !util::is_atomic_temp_name(it->path())) out.push_back(it->path());
+    if (ext != ".pdf" || util::is_atomic_temp_name(it->path())) continue;
+    std::error_code type_error;
+    const bool regular = it->is_regular_file(type_error);  // follows symlinks: a loop is an error here
+    if (type_error) {
+      note(it->path().string() + ": " + type_error.message() + " (a broken or looping symbolic link?)");
+    } else if (!regular && it->is_symlink()) {
+      note(it->path().string() + ": a symbolic link to something that is not a file");
+    } else if (regular) {
+      found.push_back(it->path());
+    }
   }
   if (ec) throw std::runtime_error("cannot list " + dir.string() + ": " + ec.message());
-  std::sort(out.begin(), out.end());
+  std::sort(found.begin(), found.end());
+  // The same file reached through two names (symbolic or hard links) is rendered once, under the
+  // first name in order.
+  std::vector<fs::path> out;
+  std::map<std::pair<dev_t, ino_t>, fs::path> seen;
+  for (const fs::path& p : found) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) {
+      note(p.string() + ": cannot be read");
+      continue;
+    }
+    const auto [at, fresh] = seen.emplace(std::make_pair(st.st_dev, st.st_ino), p);
+    if (!fresh) {
+      note(p.string() + ": the same file as " + at->second.string() + " (linked twice), used once");
+      continue;
+    }
+    out.push_back(p);
+  }
   return out;
 }
 
@@ -150,12 +180,15 @@ struct Plan {
 // tasks cut each document into runs of pages_per_task pages.
 Plan plan_tasks(const BuildOptions& o, int workers, BuildSummary& summary) {
   Plan plan;
-  plan.pdfs = find_pdfs(o.pdf_directory);
+  std::vector<std::string> listing_problems;
+  plan.pdfs = find_pdfs(o.pdf_directory, &listing_problems);
+  summary.files_skipped += static_cast<int64_t>(listing_problems.size());
+  summary.problems.insert(summary.problems.end(), listing_problems.begin(), listing_problems.end());
   if (plan.pdfs.empty()) {
     throw std::runtime_error("no PDF files found under " + o.pdf_directory.string() +
                              " (put PDFs there, or set download_pdf: True to download them)");
   }
-  summary.files = static_cast<int64_t>(plan.pdfs.size());
+  summary.files = static_cast<int64_t>(plan.pdfs.size() + listing_problems.size());
   plan.page_counts.assign(plan.pdfs.size(), 0);
   std::vector<std::string> open_errors(plan.pdfs.size());
   {

@@ -283,3 +283,35 @@ TEST(Renderer, PageFitAndGrey) {
   EXPECT_EQ(pyramid.back().size, 4);
   EXPECT_THROW(parse_page_fit("squash"), std::invalid_argument);
 }
+
+// A symbolic-link loop among the PDFs is one skipped file, not the end of the stage; a PDF reached
+// through two links is rendered once.
+TEST(PdfListing, LinkLoopsAreSkippedAndDuplicatesRenderedOnce) {
+  deepzine::testing_support::TempDir dir("deepzine_links");
+  const fs::path pdfs = dir / "pdfs";
+  fs::create_directories(pdfs / "sub");
+  fs::copy_file(fs::path(std::getenv("DEEPZINE_FIXTURES")) / "pdfs" / "R-data.pdf", pdfs / "a.pdf");
+  fs::create_symlink(pdfs / "a.pdf", pdfs / "sub" / "again.pdf");
+  fs::create_symlink(pdfs / "loop2.pdf", pdfs / "loop1.pdf");
+  fs::create_symlink(pdfs / "loop1.pdf", pdfs / "loop2.pdf");
+  std::vector<std::string> problems;
+  const auto found = deepzine::pages::find_pdfs(pdfs, &problems);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0], pdfs / "a.pdf");
+  ASSERT_EQ(problems.size(), 3u);
+  int loops = 0, duplicates = 0;
+  for (const auto& p : problems) {
+    loops += p.find("looping symbolic link") != std::string::npos;
+    duplicates += p.find("the same file as " + (pdfs / "a.pdf").string()) != std::string::npos;
+  }
+  EXPECT_EQ(loops, 2);
+  EXPECT_EQ(duplicates, 1);
+  deepzine::pages::BuildOptions o;
+  o.pdf_directory = pdfs;
+  o.output_file = dir / "pages.h5";
+  o.max_size = 8;
+  const auto summary = deepzine::pages::build_dataset(o);
+  EXPECT_EQ(summary.files_skipped, 3);
+  EXPECT_EQ(summary.pages, deepzine::pages::read_page_count(o.output_file));
+  EXPECT_GT(summary.pages, 0);
+}

@@ -34,7 +34,8 @@ struct BuildSummary {
 // Throws std::runtime_error when nothing can be written (no PDFs at all, output folder unwritable).
 BuildSummary build_dataset(const BuildOptions& options);
 
-// All *.pdf (any case) under `dir`, sorted, skipping temporary downloads.
-std::vector<std::filesystem::path> find_pdfs(const std::filesystem::path& dir);
+// All *.pdf (any case) under `dir`, sorted, skipping temporary downloads. Broken or looping symbolic
+// links and second names of a file already listed are left out, each logged and added to `problems`.
+std::vector<std::filesystem::path> find_pdfs(const std::filesystem::path& dir, std::vector<std::string>* problems = nullptr);
 
 }  // namespace deepzine::pages
