@@ -1,5 +1,6 @@
 // deepzine CONFIG [--set KEY=VALUE]... [--only STAGE[,STAGE]] [--dry-run] [--report] [--nproc N]
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 
@@ -83,6 +84,11 @@ int main(int argc, char** argv) {
     return util::kExitConfig;
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
-    return util::kExitStageFailed;
+    // A stage that failed on a write (a full disk) can leave an HDF5 file whose close failed, and
+    // HDF5 1.10 crashes in its exit handler on such a file. The error is reported and every file of
+    // ours is closed or removed, so leave without running the libraries' exit handlers.
+    spdlog::shutdown();
+    std::fflush(nullptr);
+    std::_Exit(util::kExitStageFailed);
   }
 }

@@ -253,6 +253,16 @@ Parts resume_parts(const BuildOptions& o, const Plan& plan, BuildSummary& summar
 class SegmentWriter {
  public:
   SegmentWriter(const BuildOptions& o, Parts& parts) : options_(o), parts_(parts), open_(parts_dir_of(o) / "open-segment.h5") {}
+  // A segment left open by a failure (a full disk) is removed: only committed segments are kept.
+  ~SegmentWriter() {
+    if (!segment_) return;
+    try {
+      segment_.reset();
+    } catch (...) {
+    }
+    std::error_code ec;
+    fs::remove(open_, ec);
+  }
 
   void append(int64_t task, const TaskResult& r) {
     if (!segment_) {
@@ -267,8 +277,10 @@ class SegmentWriter {
   void commit(int64_t end_task) {
     if (!segment_) return;
     segment_->set_note("problems", problems_);
+    const int64_t pages = segment_->pages();
     segment_->close();
     segment_.reset();
+    verify_page_file(open_, pages);  // only a segment that reads back is committed
     const fs::path name = part_name(parts_dir_of(options_), first_, end_task);
     fs::rename(open_, name);
     parts_.emplace_back(end_task, name);
@@ -399,8 +411,9 @@ void render_in_order(const BuildOptions& o, const Plan& plan, PageFit fit, int w
 
 // The committed segments joined into the output (one segment: it is the output), then the folder
 // dropped.
-void join_segments(const BuildOptions& o, const Parts& parts) {
+void join_segments(const BuildOptions& o, const Parts& parts, int64_t pages) {
   if (parts.size() == 1) {
+    verify_page_file(parts.front().second, pages);
     fs::rename(parts.front().second, o.output_file);
   } else {
     util::AtomicFile output(o.output_file);
@@ -412,6 +425,7 @@ void join_segments(const BuildOptions& o, const Parts& parts) {
     }
     joining.finish();
     writer.close();
+    verify_page_file(output.temp_path(), pages);  // before the rename makes it the page file
     output.commit();
   }
   fs::remove_all(parts_dir_of(o));
@@ -430,7 +444,7 @@ BuildSummary build_dataset(const BuildOptions& o) {
   Parts parts = resume_parts(o, plan, summary, first_task);
   render_in_order(o, plan, fit, workers, first_task, parts, summary);
   if (summary.pages == 0) throw std::runtime_error("no page could be rendered from the PDFs under " + o.pdf_directory.string());
-  join_segments(o, parts);
+  join_segments(o, parts, summary.pages);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
 }

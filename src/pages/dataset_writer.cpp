@@ -304,6 +304,42 @@ std::string read_note(const std::filesystem::path& file, const std::string& name
   return value;
 }
 
+void verify_page_file(const std::filesystem::path& file, int64_t expected_pages) try {
+  H5::H5File f(file.string(), H5F_ACC_RDONLY);
+  int64_t pages = -1;
+  f.openGroup("/").openAttribute("page_count").read(H5::PredType::NATIVE_INT64, &pages);
+  if (pages < 0 || (expected_pages >= 0 && pages != expected_pages)) {
+    throw std::runtime_error("it holds " + std::to_string(pages) + " pages, " + std::to_string(expected_pages) +
+                             " were written");
+  }
+  int levels = 0;
+  for (hsize_t i = 0; i < f.getNumObjs(); ++i) {
+    const std::string name = f.getObjnameByIdx(i);
+    if (name.rfind("data_", 0) != 0) continue;
+    ++levels;
+    H5::DataSet view = f.openDataSet(name);
+    H5::DataSpace space = view.getSpace();
+    hsize_t dims[4] = {0, 0, 0, 0};
+    if (space.getSimpleExtentNdims() != 4) throw std::runtime_error(name + " is not 4-D");
+    space.getSimpleExtentDims(dims);
+    if (static_cast<int64_t>(dims[0]) != pages) {
+      throw std::runtime_error(name + " has " + std::to_string(dims[0]) + " pages of " + std::to_string(pages));
+    }
+    if (pages == 0) continue;
+    // The last page of every level is read back: the end of the file is where a full disk cuts.
+    hsize_t count[4] = {1, dims[1], dims[2], dims[3]}, start[4] = {dims[0] - 1, 0, 0, 0};
+    space.selectHyperslab(H5S_SELECT_SET, count, start);
+    std::vector<uint8_t> page(static_cast<size_t>(dims[1] * dims[2] * dims[3]));
+    view.read(page.data(), H5::PredType::NATIVE_UINT8, H5::DataSpace(4, count), space);
+  }
+  if (levels == 0) throw std::runtime_error("it has no data_<size> level");
+} catch (const H5::Exception& e) {
+  throw std::runtime_error("page file " + file.string() + " does not verify (" + e.getDetailMsg() + ")");
+} catch (const std::runtime_error& e) {
+  if (std::string(e.what()).rfind("page file ", 0) == 0) throw;
+  throw std::runtime_error("page file " + file.string() + " does not verify: " + e.what());
+}
+
 int64_t read_page_count(const std::filesystem::path& file) {
   H5::H5File f(file.string(), H5F_ACC_RDONLY);
   int64_t n = 0;
@@ -323,7 +359,8 @@ void DatasetWriter::close() try {
   write_index(m.file, kRowName, H5::PredType::NATIVE_INT64, rows);
   for (size_t i = 0; i < m.sizes.size(); ++i) m.write_view(i, rows);
 
-  H5::Group root = m.file.openGroup("/");
+  {
+  H5::Group root = m.file.openGroup("/");  // closed before the file: a deferred close hides its errors
   write_attr(root, "format_version", H5::PredType::NATIVE_INT, kDatasetFormatVersion);
   write_attr(root, "max_size", H5::PredType::NATIVE_INT, m.sizes.front());
   write_attr(root, "channels", H5::PredType::NATIVE_INT, m.layout.channels);
@@ -337,9 +374,13 @@ void DatasetWriter::close() try {
   write_string_attr(root, "layout", "NHWC uint8");
   write_string_attr(root, "generator", std::string("deepzine ") + DEEPZINE_VERSION);
   for (const auto& [name, value] : m.notes) write_string_attr(root, name, value);
+  }
   m.grey.clear();
   m.rgb.clear();
   m.names = H5::DataSet();
+  // Every object is closed, so H5Fclose really writes and closes now, and a failure (a full disk)
+  // throws here instead of vanishing in a destructor.
+  m.file.flush(H5F_SCOPE_GLOBAL);
   m.file.close();
 } catch (const H5::Exception& e) {
   throw std::runtime_error("HDF5 close failed (" + e.getFuncName() + "): " + e.getDetailMsg());

@@ -7,6 +7,7 @@
 
 #include "deepzine/archive/downloader.h"
 #include "deepzine/pages/build.h"
+#include "deepzine/pages/dataset_writer.h"
 #include "deepzine/stages/stages.h"
 #include "deepzine/util/error.h"
 
@@ -17,6 +18,14 @@ namespace fs = std::filesystem;
 int run_load_data(const config::Config& cfg) {
   const fs::path hdf5 = *cfg.data_hdf5;  // validated: required for load_data
   if (fs::exists(hdf5) && !cfg.overwrite) {
+    // Reused only when it reads back whole: a file a full disk or a kill cut short is not "done".
+    try {
+      pages::verify_page_file(hdf5);
+    } catch (const std::exception& e) {
+      throw util::StageError(std::string("load_data: data_hdf5 ") + hdf5.string() +
+                             " exists but is not a usable page file (" + e.what() +
+                             "); set overwrite: True to rebuild it, or remove it");
+    }
     spdlog::info("load_data: {} exists and overwrite is False: reusing it", hdf5.string());
     return util::kExitOk;
   }

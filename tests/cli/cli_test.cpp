@@ -154,6 +154,31 @@ TEST_F(Cli, ControlCharactersOfFileNamesNeverReachTheTerminal) {
   EXPECT_NE(r.output.find("bad\\x1b[2Jname.pdf"), std::string::npos) << r.output;
 }
 
+// A full disk during load_data (here: the file-size limit, with SIGXFSZ ignored so that writes fail
+// with an error as on a full disk): the stage fails with exit 3, leaves no page file and no open
+// segment, does not crash on exit, and a rerun with room completes.
+TEST_F(Cli, AFullDiskDuringLoadDataLeavesNoPageFileAndARerunCompletes) {
+  fs::create_directories(dir_ / "pdfs");
+  fs::copy_file(fixtures() / "pdfs" / "R-data.pdf", dir_ / "pdfs" / "R-data.pdf");
+  const fs::path pages = dir_ / "out" / "pages.h5";
+  fs::path cfg = write("c.yaml", "load_data: True\ndownload_pdf: False\npdf_directory: " + (dir_ / "pdfs").string() +
+                                     "\ndata_hdf5: " + pages.string() + "\ndata_output_size: 64\n");
+  auto r = deepzine::testing_support::shell("cd '" + (dir_ / "work").string() + "' && trap '' XFSZ && ulimit -f 48 && '" +
+                                            std::getenv("DEEPZINE_BINARY") + "' '" + cfg.string() + "'");
+  EXPECT_EQ(r.status, 3) << r.output;  // a stage failure; -1 would be a crash
+  EXPECT_FALSE(fs::exists(pages)) << r.output;
+  EXPECT_FALSE(fs::exists(pages.string() + ".parts/open-segment.h5"));
+  Result again = run("'" + cfg.string() + "'");
+  EXPECT_EQ(again.status, 0) << again.output;
+  EXPECT_TRUE(fs::exists(pages));
+  // A damaged page file is not reused as done.
+  fs::resize_file(pages, fs::file_size(pages) / 2);
+  Result reuse = run("'" + cfg.string() + "'");
+  EXPECT_EQ(reuse.status, 3) << reuse.output;
+  EXPECT_NE(reuse.output.find("exists but is not a usable page file"), std::string::npos) << reuse.output;
+  EXPECT_NE(reuse.output.find("overwrite: True"), std::string::npos) << reuse.output;
+}
+
 TEST_F(Cli, NoStageEnabledIsAWarningNotAFailure) {
   fs::path cfg = write("c.yaml", "train: False\n");
   Result r = run("'" + cfg.string() + "'");

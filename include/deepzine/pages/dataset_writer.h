@@ -29,6 +29,10 @@ struct PageLayout {
 std::string read_note(const std::filesystem::path& file, const std::string& name);
 // The page_count attribute of a closed page file.
 int64_t read_page_count(const std::filesystem::path& file);
+// Reopens a finished page file and checks it before it counts: its page_count (= expected_pages
+// unless that is -1), every level's page count, and the last page of every level readable. Throws
+// std::runtime_error "page file FILE does not verify ..." otherwise.
+void verify_page_file(const std::filesystem::path& file, int64_t expected_pages = -1);
 
 class DatasetWriter {
  public:
