@@ -10,6 +10,7 @@
 #include "deepzine/util/atomic_file.h"
 #include "deepzine/util/error.h"
 #include "fake_archive.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace deepzine;
@@ -22,9 +23,7 @@ fs::path fixture(const std::string& name) { return fs::path(std::getenv("DEEPZIN
 class Archive : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("deepzine_archive_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    dir_ = tmp_.path();
     fs::create_directories(dir_ / "home");
     setenv("HOME", (dir_ / "home").c_str(), 1);
     unsetenv("IA_ACCESS_KEY");
@@ -32,7 +31,6 @@ class Archive : public ::testing::Test {
     pdf_ = fake::read_file(fixture("pdfs/R-FAQ.pdf"));
     scan_ = fake::read_file(fixture("pdfs/scanned-R-FAQ-p3-8.pdf"));
   }
-  void TearDown() override { fs::remove_all(dir_); }
   // Three items; each has a PDF to take, a _bw.pdf and a text file to leave.
   void add_items(FakeArchive& s, int n = 3) {
     for (int i = 0; i < n; ++i) {
@@ -57,6 +55,7 @@ class Archive : public ::testing::Test {
     for (auto& e : fs::recursive_directory_iterator(p)) n += e.is_regular_file();
     return n;
   }
+  deepzine::testing_support::TempDir tmp_{"deepzine_archive"};  // tests/support/temp_dir.h
   fs::path dir_;
   std::string pdf_, scan_;
 };

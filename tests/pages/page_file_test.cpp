@@ -12,6 +12,7 @@
 
 #include "deepzine/pages/dataset_writer.h"
 #include "support/shell.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace deepzine::pages;
@@ -40,11 +41,9 @@ std::vector<PageImage> pyramid(int i, bool grey) {
 class PageFile : public testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("deepzine_page_file_" + std::to_string(::getpid()) + "_" +
-                                        testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = tmp_.path();
     fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // Writes pages whose greyness is `grey[i]` (page numbers first, first+1, ...).
   fs::path write(const std::string& name, const std::vector<bool>& grey, PageLayout layout, int first = 0) {
@@ -63,6 +62,7 @@ class PageFile : public testing::Test {
     l.max_runs = max_runs;
     return l;
   }
+  deepzine::testing_support::TempDir tmp_{"deepzine_page_file"};  // tests/support/temp_dir.h
   fs::path dir_;
 };
 
