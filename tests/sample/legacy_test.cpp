@@ -14,6 +14,7 @@
 #include "deepzine/model/legacy_generator.h"
 #include "deepzine/sample/legacy_tf_loader.h"
 #include "deepzine/sample/tf_checkpoint.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace deepzine;
@@ -21,11 +22,7 @@ using namespace deepzine;
 namespace {
 fs::path fixture() { return fs::path(std::getenv("DEEPZINE_FIXTURES")) / "deepzine_tf_4x4"; }
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("deepzine_legacy_" + std::to_string(::getpid()));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() { fs::remove_all(path); }
-};
+using deepzine::testing_support::TempDir;  // tests/support/temp_dir.h
 
 model::ArchitectureSpec fixture_arch() {
   model::ArchitectureSpec a;
@@ -69,11 +66,11 @@ TEST(TfCheckpoint, Crc32cKnownValue) {
 TEST(TfCheckpoint, CorruptOrTruncatedFilesAreErrorsNamingTheFile) {
   TempDir tmp;
   for (const char* f : {"model.ckpt.index", "model.ckpt.data-00000-of-00001"}) {
-    fs::copy_file(fixture() / f, tmp.path / f);
-    fs::permissions(tmp.path / f, fs::perms::owner_read | fs::perms::owner_write);
+    fs::copy_file(fixture() / f, tmp.path() / f);
+    fs::permissions(tmp.path() / f, fs::perms::owner_read | fs::perms::owner_write);
   }
-  const fs::path data = tmp.path / "model.ckpt.data-00000-of-00001";
-  const auto& e = sample::TfCheckpoint(tmp.path).entry("generator/gen_n_2_conv/w");
+  const fs::path data = tmp.path() / "model.ckpt.data-00000-of-00001";
+  const auto& e = sample::TfCheckpoint(tmp.path()).entry("generator/gen_n_2_conv/w");
   {  // flip one byte inside a generator tensor
     std::fstream f(data, std::ios::in | std::ios::out | std::ios::binary);
     f.seekg(e.offset + 100);
@@ -84,47 +81,47 @@ TEST(TfCheckpoint, CorruptOrTruncatedFilesAreErrorsNamingTheFile) {
     f.write(&c, 1);
   }
   try {
-    sample::TfCheckpoint(tmp.path).read_float("generator/gen_n_2_conv/w");
+    sample::TfCheckpoint(tmp.path()).read_float("generator/gen_n_2_conv/w");
     FAIL() << "corrupt tensor accepted";
   } catch (const std::runtime_error& err) {
     EXPECT_NE(std::string(err.what()).find("crc32c"), std::string::npos) << err.what();
     EXPECT_NE(std::string(err.what()).find(data.string()), std::string::npos) << err.what();
   }
   fs::resize_file(data, e.offset + 10);  // truncated data shard
-  EXPECT_THROW(sample::TfCheckpoint(tmp.path).read_float("generator/gen_n_2_conv/w"), std::runtime_error);
+  EXPECT_THROW(sample::TfCheckpoint(tmp.path()).read_float("generator/gen_n_2_conv/w"), std::runtime_error);
   // Truncated or corrupt index, at every length and with each byte flipped in turn.
   std::ifstream in(fixture() / "model.ckpt.index", std::ios::binary);
   const std::string index((std::istreambuf_iterator<char>(in)), {});
   for (size_t n = 0; n < index.size(); n += 7) {
-    std::ofstream(tmp.path / "model.ckpt.index", std::ios::binary | std::ios::trunc).write(index.data(), n);
-    EXPECT_THROW(sample::TfCheckpoint{tmp.path}, std::runtime_error) << "truncated to " << n;
+    std::ofstream(tmp.path() / "model.ckpt.index", std::ios::binary | std::ios::trunc).write(index.data(), n);
+    EXPECT_THROW(sample::TfCheckpoint{tmp.path()}, std::runtime_error) << "truncated to " << n;
   }
   for (size_t i = 0; i < index.size() - 48; i += 3) {  // blocks are crc-checked; the footer is not
     std::string bad = index;
     bad[i] = static_cast<char>(bad[i] ^ 0x04);
-    std::ofstream(tmp.path / "model.ckpt.index", std::ios::binary | std::ios::trunc).write(bad.data(), bad.size());
-    EXPECT_THROW(sample::TfCheckpoint{tmp.path}, std::runtime_error) << "byte " << i << " flipped";
+    std::ofstream(tmp.path() / "model.ckpt.index", std::ios::binary | std::ios::trunc).write(bad.data(), bad.size());
+    EXPECT_THROW(sample::TfCheckpoint{tmp.path()}, std::runtime_error) << "byte " << i << " flipped";
   }
-  EXPECT_THROW(sample::TfCheckpoint{tmp.path / "missing"}, std::runtime_error);
+  EXPECT_THROW(sample::TfCheckpoint{tmp.path() / "missing"}, std::runtime_error);
 }
 
 // A FIFO or device in place of a shard is refused (not waited on); the state file's absolute path
 // to elsewhere is not followed: the folder's own files are read.
 TEST(TfCheckpoint, NonRegularShardsAndPathsOutsideTheFolder) {
   TempDir tmp;
-  fs::copy_file(fixture() / "model.ckpt.index", tmp.path / "model.ckpt.index");
-  ASSERT_EQ(::mkfifo((tmp.path / "model.ckpt.data-00000-of-00001").c_str(), 0600), 0);
+  fs::copy_file(fixture() / "model.ckpt.index", tmp.path() / "model.ckpt.index");
+  ASSERT_EQ(::mkfifo((tmp.path() / "model.ckpt.data-00000-of-00001").c_str(), 0600), 0);
   try {
-    sample::TfCheckpoint(tmp.path).read_float("generator/gen_n_2_conv/w");
+    sample::TfCheckpoint(tmp.path()).read_float("generator/gen_n_2_conv/w");
     FAIL() << "a FIFO was read as a shard";
   } catch (const std::runtime_error& err) {
     EXPECT_NE(std::string(err.what()).find("is a FIFO, not a regular file"), std::string::npos) << err.what();
   }
-  fs::remove(tmp.path / "model.ckpt.data-00000-of-00001");
-  fs::copy_file(fixture() / "model.ckpt.data-00000-of-00001", tmp.path / "model.ckpt.data-00000-of-00001");
-  std::ofstream(tmp.path / "checkpoint") << "model_checkpoint_path: \"/somewhere/else/model.ckpt\"\n";
-  EXPECT_EQ(sample::resolve_tf_checkpoint_prefix(tmp.path), tmp.path / "model.ckpt");
-  EXPECT_NO_THROW(sample::TfCheckpoint(tmp.path).read_float("generator/gen_n_2_conv/w"));
+  fs::remove(tmp.path() / "model.ckpt.data-00000-of-00001");
+  fs::copy_file(fixture() / "model.ckpt.data-00000-of-00001", tmp.path() / "model.ckpt.data-00000-of-00001");
+  std::ofstream(tmp.path() / "checkpoint") << "model_checkpoint_path: \"/somewhere/else/model.ckpt\"\n";
+  EXPECT_EQ(sample::resolve_tf_checkpoint_prefix(tmp.path()), tmp.path() / "model.ckpt");
+  EXPECT_NO_THROW(sample::TfCheckpoint(tmp.path()).read_float("generator/gen_n_2_conv/w"));
 }
 
 TEST(LegacyGenerator, MatchesAnIndependentForwardPass) {

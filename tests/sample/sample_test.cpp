@@ -18,21 +18,14 @@
 #include "deepzine/sample/npy.h"
 #include "deepzine/train/trainer.h"
 #include "deepzine/video/movie.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace deepzine;
 using sample::Walk;
 
 namespace {
-fs::path temp_root() { return fs::temp_directory_path() / ("deepzine_sample_" + std::to_string(::getpid())); }
-fs::path temp_dir(const std::string& name) {
-  static const bool cleanup = [] { return std::atexit([] { fs::remove_all(temp_root()); }) == 0; }();
-  (void)cleanup;
-  fs::path d = temp_root() / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+using deepzine::testing_support::TempDir;  // tests/support/temp_dir.h
 void expect_rows(const torch::Tensor& t, const std::vector<std::vector<float>>& rows) {
   ASSERT_EQ(t.size(0), static_cast<int64_t>(rows.size()));
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -78,7 +71,8 @@ TEST(Walks, PathHasFramesBetweenEachPairEndpointExcluded) {
 }
 
 TEST(Npy, RoundTrip) {
-  auto dir = temp_dir("npy");
+  TempDir tmp("deepzine_sample");
+  const fs::path dir = tmp.path();
   auto z = torch::randn({5, 3});
   sample::write_npy(dir / "z.npy", z);
   EXPECT_TRUE(torch::equal(sample::read_npy(dir / "z.npy"), z));
@@ -89,7 +83,8 @@ TEST(Npy, NumpyReadsAndWritesTheSameFiles) {
   if (std::system("/usr/bin/python3 -c 'import numpy' 2>/dev/null") != 0) {
     GTEST_SKIP() << "Debian's /usr/bin/python3 has no numpy (scripts/install_deps.sh installs python3-numpy)";
   }
-  auto dir = temp_dir("npy_numpy");
+  TempDir tmp("deepzine_sample");
+  const fs::path dir = tmp.path();
   auto z = torch::randn({5, 3});
   sample::write_npy(dir / "z.npy", z);
   std::string cmd = "/usr/bin/python3 -c \"import numpy as np; a = np.load('" + (dir / "z.npy").string() +
@@ -100,7 +95,8 @@ TEST(Npy, NumpyReadsAndWritesTheSameFiles) {
 }
 
 TEST(Npy, BadFilesAreClearErrors) {
-  auto dir = temp_dir("badnpy");
+  TempDir tmp("deepzine_sample");
+  const fs::path dir = tmp.path();
   sample::write_npy(dir / "z.npy", torch::randn({4, 8}));
   std::ifstream in(dir / "z.npy", std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), {});
@@ -125,7 +121,8 @@ TEST(Npy, BadFilesAreClearErrors) {
 }
 
 TEST(Movie, OpensWithOpenCvWithTheRightFrameCount) {
-  auto dir = temp_dir("movie");
+  TempDir tmp("deepzine_sample");
+  const fs::path dir = tmp.path();
   std::vector<uint8_t> frame(32 * 32 * 3);
   video::MovieWriter w(dir / "walk", 32, 32, 10.0);
   for (int i = 0; i < 12; ++i) {
@@ -143,7 +140,7 @@ TEST(Movie, OpensWithOpenCvWithTheRightFrameCount) {
 class Stages : public testing::Test {
  protected:
   void SetUp() override {
-    dir_ = temp_dir(testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = tmp_.path();
     model::ArchitectureSpec a;
     a.latent_size = 8;
     a.max_filter = 8;
@@ -160,6 +157,7 @@ class Stages : public testing::Test {
                                    << "inference_model_directory: " << (dir_ / "models").string() << "\n"
                                    << "inference_output_directory: " << (dir_ / "out").string() << "\n";
   }
+  TempDir tmp_{"deepzine_sample_stages"};
   fs::path dir_;
 };
 
