@@ -11,6 +11,7 @@
 #include "deepzine/model/checkpoint.h"
 #include "deepzine/train/swd.h"
 #include "deepzine/train/trainer.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace deepzine;
@@ -43,12 +44,8 @@ train::BatchFn synthetic_reals() {
 class Learning : public testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("deepzine_learning_" + std::to_string(::getpid()) + "_" +
-            testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    dir_ = tmp_.path();
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   train::TrainerOptions options(int64_t iterations, const fs::path& where) {
     train::TrainerOptions o;  // the defaults are the recipe under test (lr, EMA, Adam reset)
@@ -70,6 +67,7 @@ class Learning : public testing::Test {
     o.seed = 5;
     return o;
   }
+  deepzine::testing_support::TempDir tmp_{"deepzine_learning"};  // tests/support/temp_dir.h
   fs::path dir_;
 };
 

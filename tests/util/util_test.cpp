@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <vector>
 #include <thread>
 
 #include "deepzine/imageio/png.h"
@@ -10,23 +12,18 @@
 #include "deepzine/util/cpu.h"
 #include "deepzine/util/log.h"
 #include "deepzine/util/paths.h"
+#include "support/temp_dir.h"
 #include "deepzine/util/progress.h"
 
 namespace fs = std::filesystem;
 using namespace deepzine;
 
 namespace {
-// A fresh folder for one test, removed at exit of the test program.
+// A fresh folder for one test (tests/support/temp_dir.h), kept until the test program exits.
 fs::path temp_dir(const std::string& name) {
-  static const fs::path root = [] {
-    fs::path r = fs::temp_directory_path() / ("deepzine_util_" + std::to_string(::getpid()));
-    std::atexit([] { fs::remove_all(fs::temp_directory_path() / ("deepzine_util_" + std::to_string(::getpid()))); });
-    return r;
-  }();
-  fs::path dir = root / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
+  static std::vector<std::unique_ptr<deepzine::testing_support::TempDir>> dirs;
+  dirs.push_back(std::make_unique<deepzine::testing_support::TempDir>("deepzine_util_" + name));
+  return dirs.back()->path();
 }
 std::string read_all(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
