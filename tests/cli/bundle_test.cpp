@@ -10,6 +10,7 @@
 #include <string>
 
 #include "support/shell.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 
@@ -23,9 +24,8 @@ std::pair<int, std::string> sh(const std::string& cmd) {
 TEST(Bundle, RelocatedBundleRunsOnItsOwnLibraries) {
   if (sh("command -v patchelf").first != 0) GTEST_SKIP() << "patchelf missing (scripts/install_deps.sh installs it)";
   const fs::path src = std::getenv("DEEPZINE_SOURCE_DIR"), bin = std::getenv("DEEPZINE_BINARY");
-  const fs::path dir = fs::temp_directory_path() / ("deepzine_bundle_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  deepzine::testing_support::TempDir tmp("deepzine_bundle");  // tests/support/temp_dir.h
+  const fs::path dir = tmp.path();
   auto [rc, out] = sh("cd '" + src.string() + "' && bash scripts/bundle.sh '" + bin.string() + "' '" +
                       (dir / "b").string() + "'");
   ASSERT_EQ(rc, 0) << out;
@@ -53,5 +53,4 @@ TEST(Bundle, RelocatedBundleRunsOnItsOwnLibraries) {
     }
   }
   EXPECT_GT(libraries, 5);  // the bundle does carry the other libraries
-  fs::remove_all(dir);
 }

@@ -6,11 +6,13 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <set>
 
 #include "deepzine/data/page_dataset.h"
 #include "deepzine/pages/build.h"
 #include "deepzine/pages/dataset_writer.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace deepzine;
@@ -20,7 +22,8 @@ namespace {
 class Dataset : public testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / ("deepzine_data_" + std::to_string(::getpid()));
+    root_dir_ = std::make_unique<deepzine::testing_support::TempDir>("deepzine_data");  // tests/support/temp_dir.h
+    dir_ = root_dir_->path();
     fs::create_directories(dir_ / "pdfs");
     fs::copy_file(fs::path(std::getenv("DEEPZINE_FIXTURES")) / "pdfs" / "R-data.pdf", dir_ / "pdfs" / "R-data.pdf");
     pages::BuildOptions o;
@@ -29,7 +32,7 @@ class Dataset : public testing::Test {
     o.max_size = 16;
     pages::build_dataset(o);
   }
-  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  static void TearDownTestSuite() { root_dir_.reset(); }
   static data::PageDatasetOptions opts(int res, int batch, uint64_t seed) {
     data::PageDatasetOptions o;
     o.file = dir_ / "pages.h5";
@@ -38,8 +41,10 @@ class Dataset : public testing::Test {
     o.seed = seed;
     return o;
   }
+  static std::unique_ptr<deepzine::testing_support::TempDir> root_dir_;
   static fs::path dir_;
 };
+std::unique_ptr<deepzine::testing_support::TempDir> Dataset::root_dir_;
 fs::path Dataset::dir_;
 }  // namespace
 
@@ -161,7 +166,8 @@ void expect_stored_pixels(const fs::path& file, int n, int size) {
 // The fast path (compressed chunks read raw from the grey and RGB stores, inflated and converted on
 // all cores) returns exactly the stored pixels in NCHW as (x / 127.5) - 1, grey pages in all channels.
 TEST(DatasetFastPath, InflatedPagesAreTheStoredPixels) {
-  const fs::path file = fs::temp_directory_path() / ("deepzine_fastpath_" + std::to_string(::getpid()) + ".h5");
+  deepzine::testing_support::TempDir tmp("deepzine_fastpath");
+  const fs::path file = tmp / "pages.h5";
   const int n = 24, size = 8, c = 3;
   {
     pages::PageLayout layout;
@@ -188,7 +194,8 @@ TEST(DatasetFastPath, InflatedPagesAreTheStoredPixels) {
 // Files of format 1 (earlier builds: data_<size> is itself the chunked, deflated store, with byte
 // shuffle) keep working through the same fast path.
 TEST(DatasetFastPath, ReadsFormatOneFiles) {
-  const fs::path file = fs::temp_directory_path() / ("deepzine_format1_" + std::to_string(::getpid()) + ".h5");
+  deepzine::testing_support::TempDir tmp("deepzine_format1");
+  const fs::path file = tmp / "pages.h5";
   const int n = 12, size = 8;
   {
     H5::H5File f(file.string(), H5F_ACC_TRUNC);

@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+
+#include <memory>
 #include <signal.h>
 #include <sys/wait.h>
 #include <torch/torch.h>
@@ -13,6 +15,7 @@
 #include "deepzine/pages/build.h"
 #include "deepzine/train/swd.h"
 #include "deepzine/train/trainer.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace deepzine;
@@ -22,7 +25,8 @@ namespace {
 class Training : public testing::Test {
  protected:
   static void SetUpTestSuite() {
-    root_ = fs::temp_directory_path() / ("deepzine_train_" + std::to_string(::getpid()));
+    root_dir_ = std::make_unique<deepzine::testing_support::TempDir>("deepzine_train");  // tests/support/temp_dir.h
+    root_ = root_dir_->path();
     fs::create_directories(root_ / "pdfs");
     for (const char* pdf : {"R-data.pdf", "R-FAQ.pdf"}) {
       fs::copy_file(fs::path(std::getenv("DEEPZINE_FIXTURES")) / "pdfs" / pdf, root_ / "pdfs" / pdf);
@@ -33,7 +37,7 @@ class Training : public testing::Test {
     o.max_size = 128;  // data_64 area-averaged from 128, as a 1024 dataset would have it
     pages::build_dataset(o);
   }
-  static void TearDownTestSuite() { fs::remove_all(root_); }
+  static void TearDownTestSuite() { root_dir_.reset(); }
   void SetUp() override {
     dir_ = root_ / testing::UnitTest::GetInstance()->current_test_info()->name();
     fs::remove_all(dir_);
@@ -75,9 +79,11 @@ class Training : public testing::Test {
       return r->next_batch();
     };
   }
+  static std::unique_ptr<deepzine::testing_support::TempDir> root_dir_;
   static fs::path root_;
   fs::path dir_;
 };
+std::unique_ptr<deepzine::testing_support::TempDir> Training::root_dir_;
 fs::path Training::root_;
 
 size_t lines_of(const fs::path& p) {
