@@ -161,10 +161,22 @@ std::string schedule_html(const Metrics& metrics, const std::vector<StagePlan>& 
 
 // ------------------------------------------------------------------------------------------- plots
 
-std::vector<Marker> stage_markers(const std::vector<StagePlan>& stages) {
+// Where each stage started: from its first logged row where the run got there (a resumed run may
+// have changed iterations_per_stage), else from the plan.
+std::vector<Marker> stage_markers(const Metrics& metrics, const std::vector<StagePlan>& stages) {
+  std::map<std::string, double> logged;
+  for (const MetricsRow& row : metrics.rows) {
+    if (row.swd || logged.count(row.stage)) continue;
+    for (const StagePlan& s : stages) {
+      if (s.name == row.stage) logged[row.stage] = row.kimg - static_cast<double>(row.step * s.batch_size) / 1000.0;
+    }
+  }
   std::vector<Marker> markers;
   const auto starts = stage_start_kimg(stages);
-  for (size_t i = 1; i < stages.size(); ++i) markers.push_back({starts[i], stages[i].name});
+  for (size_t i = 1; i < stages.size(); ++i) {
+    const auto it = logged.find(stages[i].name);
+    markers.push_back({it != logged.end() ? it->second : starts[i], stages[i].name});
+  }
   return markers;
 }
 
@@ -193,7 +205,7 @@ std::string plot_or_note(const PlotSpec& spec) {
 
 std::string plots_html(const Metrics& metrics, const std::vector<StagePlan>& stages) {
   constexpr std::array<uint8_t, 3> red{214, 39, 40}, blue{31, 119, 180}, green{44, 160, 44}, purple{148, 103, 189};
-  const std::vector<Marker> markers = stage_markers(stages);
+  const std::vector<Marker> markers = stage_markers(metrics, stages);
   int plot_number = 0;
   auto spec = [&](std::string title, std::string y_label, std::vector<Series> series) {
     PlotSpec p;
