@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <map>
@@ -68,6 +69,97 @@ pid_t spawn_rank(const std::vector<std::string>& args, int rank, int world, int 
   _exit(127);
 }
 
+struct RankExit {
+  int rank;
+  int status;
+};
+
+bool succeeded(int status) { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
+
+// Every rank that has ended by now, removed from `running`.
+std::vector<RankExit> reap_ended(std::map<pid_t, int>& running) {
+  std::vector<RankExit> ended;
+  int status = 0;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    auto it = running.find(pid);
+    if (it == running.end()) continue;
+    ended.push_back({it->second, status});
+    running.erase(it);
+  }
+  return ended;
+}
+
+// The rank to blame among ranks that ended together. When one rank dies, its peers' collectives
+// break and they exit with an error a few milliseconds later; waitpid may report them first. A rank
+// killed by a signal (OOM killer, a crash, kill -9) is the cause, so it wins over an error exit.
+const RankExit* first_cause(const std::vector<RankExit>& ended) {
+  const RankExit* cause = nullptr;
+  for (const auto& e : ended) {
+    if (succeeded(e.status)) continue;
+    if (!cause || (WIFSIGNALED(e.status) && !WIFSIGNALED(cause->status))) cause = &e;
+  }
+  return cause;
+}
+
+struct RankWatch {
+  int world = 0;
+  int exit_code = util::kExitOk;
+  int failed_rank = -1;
+  bool forwarded = false;  // Ctrl-C was passed on: ranks exiting "interrupted" are not failures
+  std::chrono::steady_clock::time_point kill_deadline = std::chrono::steady_clock::time_point::max();
+
+  void on_ended(std::vector<RankExit> ended, std::map<pid_t, int>& running) {
+    const auto is_failure = [&](const RankExit& e) {
+      const bool interrupted = WIFEXITED(e.status) && WEXITSTATUS(e.status) == util::kExitInterrupted;
+      return !succeeded(e.status) && !(interrupted && forwarded);
+    };
+    const bool first_failure = failed_rank < 0 && std::any_of(ended.begin(), ended.end(), is_failure);
+    if (first_failure) {
+      // Let the peers of a dying rank end too before choosing whom to blame.
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      for (auto& e : reap_ended(running)) ended.push_back(e);
+    }
+    for (const auto& e : ended)
+      if (!succeeded(e.status) && exit_code == util::kExitOk)
+        exit_code = WIFEXITED(e.status) ? WEXITSTATUS(e.status) : util::kExitStageFailed;
+    if (!first_failure) return;
+    const RankExit* cause = first_cause(ended);
+    failed_rank = cause->rank;
+    exit_code = WIFEXITED(cause->status) ? WEXITSTATUS(cause->status) : util::kExitStageFailed;
+    for (const auto& e : ended)
+      if (&e != cause && !succeeded(e.status)) spdlog::error("rank {} {}", e.rank, describe(e.status));
+    spdlog::error("rank {} {}; stopping the other ranks", cause->rank, describe(cause->status));
+    for (auto& [pid, rank] : running) kill(pid, SIGTERM);
+    kill_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  }
+
+  void on_tick(const std::map<pid_t, int>& running) {
+    if (util::interrupted() && !forwarded) {
+      forwarded = true;
+      spdlog::warn("interrupt: asking every rank to save and stop");
+      for (auto& [pid, rank] : running) kill(pid, SIGINT);
+    }
+    if (std::chrono::steady_clock::now() > kill_deadline) {
+      for (auto& [pid, rank] : running) {
+        spdlog::error("rank {} did not stop within 10 s; killing it", rank);
+        kill(pid, SIGKILL);
+      }
+      kill_deadline = std::chrono::steady_clock::time_point::max();
+    }
+  }
+
+  int result() const {
+    if (failed_rank >= 0) {
+      spdlog::error("training failed: rank {} of {} stopped first (see its log lines above); a rerun resumes from "
+                    "the last checkpoint", failed_rank, world);
+      return exit_code == util::kExitOk ? util::kExitStageFailed : exit_code;
+    }
+    if (forwarded) return util::kExitInterrupted;
+    return exit_code;
+  }
+};
+
 int train_in_ranks(const config::Config& cfg, const CommandLine& cl) {
   std::vector<std::string> args{"deepzine", cl.config_file};
   for (const auto& o : cl.overrides) {
@@ -82,51 +174,18 @@ int train_in_ranks(const config::Config& cfg, const CommandLine& cl) {
   std::map<pid_t, int> running;
   for (int r = 0; r < cl.nproc; ++r) running[spawn_rank(args, r, cl.nproc, port)] = r;
 
-  int exit_code = util::kExitOk;
-  int failed_rank = -1;
-  bool forwarded = false;
-  auto kill_deadline = std::chrono::steady_clock::time_point::max();
+  RankWatch watch;
+  watch.world = cl.nproc;
   while (!running.empty()) {
-    int status = 0;
-    pid_t pid = waitpid(-1, &status, WNOHANG);
-    if (pid > 0 && running.count(pid)) {
-      const int rank = running[pid];
-      running.erase(pid);
-      const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-      if (ok) continue;
-      const bool interrupted = WIFEXITED(status) && WEXITSTATUS(status) == util::kExitInterrupted;
-      if (failed_rank < 0 && !(interrupted && forwarded)) {
-        failed_rank = rank;
-        exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : util::kExitStageFailed;
-        spdlog::error("rank {} {}; stopping the other ranks", rank, describe(status));
-        for (auto& [p, r] : running) kill(p, SIGTERM);
-        kill_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-      } else if (exit_code == util::kExitOk) {
-        exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : util::kExitStageFailed;
-      }
+    auto ended = reap_ended(running);
+    if (!ended.empty()) {
+      watch.on_ended(std::move(ended), running);
       continue;
     }
-    if (util::interrupted() && !forwarded) {
-      forwarded = true;
-      spdlog::warn("interrupt: asking every rank to save and stop");
-      for (auto& [p, r] : running) kill(p, SIGINT);
-    }
-    if (std::chrono::steady_clock::now() > kill_deadline) {
-      for (auto& [p, r] : running) {
-        spdlog::error("rank {} did not stop within 10 s; killing it", r);
-        kill(p, SIGKILL);
-      }
-      kill_deadline = std::chrono::steady_clock::time_point::max();
-    }
+    watch.on_tick(running);
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  if (failed_rank >= 0) {
-    spdlog::error("training failed: rank {} of {} stopped first (see its log lines above); a rerun resumes from the "
-                  "last checkpoint", failed_rank, cl.nproc);
-    return exit_code == util::kExitOk ? util::kExitStageFailed : exit_code;
-  }
-  if (forwarded) return util::kExitInterrupted;
-  return exit_code;
+  return watch.result();
 }
 
 }  // namespace
