@@ -1,4 +1,4 @@
-// The PDF page renderer (poppler-cpp): the first pages of any file render or give a runtime_error.
+// The PDF page renderer (poppler): the first pages of any file render or give a runtime_error.
 #include <cstdint>
 #include <stdexcept>
 

@@ -160,6 +160,7 @@ void validate(const Config& c, const Lines& l, Problems& p) {
   check_range(p, l, "download_retries", c.download_retries, 0, 100, "0 to 100");
   check_range(p, l, "download_timeout", c.download_timeout, 0.1, 86400, "0.1 to 86400 seconds");
   check_range(p, l, "load_workers", c.load_workers, 0, 1024, "0 (all cores) to 1024");
+  check_range(p, l, "page_timeout", c.page_timeout, 0.1, 86400, "0.1 to 86400 seconds");
   check_range(p, l, "learning_rate", c.learning_rate, 1e-12, 10, "a positive number such as 0.0001");
   if (c.ema_beta) check_range(p, l, "ema_beta", *c.ema_beta, 0, 0.999999999, "0 <= ema_beta < 1, or None");
   check_range(p, l, "ema_kimg", c.ema_kimg, 0, 1e6, "0 (no averaging) or more thousands of images");

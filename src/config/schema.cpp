@@ -234,7 +234,10 @@ std::vector<KeyDef> build_table() {
       boolean("compact_grey_pages", &C::compact_grey_pages, "True",
               "Store pages whose three channels are equal once, as one channel (about 40% smaller files; "
               "data_<size> still reads as RGB). False: every page in three channels.", true),
-      integer("load_workers", &C::load_workers, "0", "Page rendering threads (0: all cores).", true),
+      integer("load_workers", &C::load_workers, "0", "Page rendering processes (0: all cores).", true),
+      floating("page_timeout", &C::page_timeout, "120",
+               "Seconds one page may take to open and render before its renderer is stopped and the page "
+               "skipped (a hanging PDF).", true),
 
       // ---- train
       path("log_dir", &C::log_dir, "./log", "Checkpoints go to log_dir/<resolution>/; metrics.csv here."),

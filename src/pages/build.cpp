@@ -3,21 +3,21 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
+#include <deque>
 #include <fstream>
 #include <map>
-#include <mutex>
+#include <optional>
 #include <sstream>
-#include <thread>
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
-#include "deepzine/imageio/png.h"
 #include "deepzine/pages/dataset_writer.h"
 #include "deepzine/util/atomic_file.h"
 #include "deepzine/util/cpu.h"
 #include "deepzine/util/progress.h"
+#include "render_jobs.h"
+#include "deepzine/pages/render_pool.h"
 
 namespace deepzine::pages {
 namespace fs = std::filesystem;
@@ -73,30 +73,18 @@ int worker_count(int requested) {
   return util::usable_cores();
 }
 
-// Runs fn(i) for i in [0, n) on `workers` threads.
-template <class Fn>
-void parallel_for(int64_t n, int workers, Fn fn) {
-  std::atomic<int64_t> next{0};
-  std::vector<std::thread> threads;
-  for (int w = 0; w < std::min<int64_t>(workers, n); ++w) {
-    threads.emplace_back([&] {
-      for (int64_t i = next++; i < n; i = next++) fn(i);
-    });
-  }
-  for (auto& t : threads) t.join();
-}
-
 struct Task {
   int file = 0, first_page = 0, count = 0;
 };
 
+// A task's pages as the workers sent them, with the problems met, until the writer takes them.
 struct TaskResult {
-  std::vector<std::vector<PageImage>> pyramids;  // one per rendered page
+  std::vector<CompressedPage> pages;
   std::vector<std::string> names;
   std::vector<std::string> problems;
+  int next_page = 0, end_page = 0;  // pages [next_page, end_page) still to come
+  bool complete() const { return next_page >= end_page; }
 };
-
-std::string page_name(const fs::path& rel, int page) { return rel.generic_string() + "#" + std::to_string(page + 1); }
 
 // Removes temporary files left by a killed earlier build of `output`.
 void remove_stale_temporaries(const fs::path& output) {
@@ -176,37 +164,61 @@ struct Plan {
   int64_t total_pages = 0;
 };
 
-// Opens every PDF (in parallel) to count its pages; broken files are reported and left out. The
-// tasks cut each document into runs of pages_per_task pages.
-Plan plan_tasks(const BuildOptions& o, int workers, BuildSummary& summary) {
-  Plan plan;
+// Lists the PDFs; what the render workers are forked to know.
+std::vector<fs::path> list_pdfs(const BuildOptions& o, BuildSummary& summary) {
   std::vector<std::string> listing_problems;
-  plan.pdfs = find_pdfs(o.pdf_directory, &listing_problems);
+  std::vector<fs::path> pdfs = find_pdfs(o.pdf_directory, &listing_problems);
   summary.files_skipped += static_cast<int64_t>(listing_problems.size());
   summary.problems.insert(summary.problems.end(), listing_problems.begin(), listing_problems.end());
-  if (plan.pdfs.empty()) {
+  if (pdfs.empty()) {
     throw std::runtime_error("no PDF files found under " + o.pdf_directory.string() +
                              " (put PDFs there, or set download_pdf: True to download them)");
   }
-  summary.files = static_cast<int64_t>(plan.pdfs.size() + listing_problems.size());
+  summary.files = static_cast<int64_t>(pdfs.size() + listing_problems.size());
+  return pdfs;
+}
+
+// The workers open every PDF to count its pages; broken files (and files that crash or hang the
+// renderer) are reported and left out. The tasks cut each document into runs of pages_per_task.
+Plan plan_tasks(const BuildOptions& o, const std::vector<fs::path>& pdfs, RenderPool& pool, BuildSummary& summary) {
+  Plan plan;
+  plan.pdfs = pdfs;
   plan.page_counts.assign(plan.pdfs.size(), 0);
   std::vector<std::string> open_errors(plan.pdfs.size());
   {
     util::Progress progress("scanning PDFs", static_cast<int64_t>(plan.pdfs.size()), "file");
-    parallel_for(static_cast<int64_t>(plan.pdfs.size()), workers, [&](int64_t i) {
-      try {
-        plan.page_counts[i] = PdfDocument(plan.pdfs[i]).page_count();
-      } catch (const std::exception& e) {
-        open_errors[i] = e.what();
-      }
+    size_t next = 0;
+    int64_t answered = 0;
+    RenderPool::Events events;
+    events.message = [&](const Job& job, uint32_t type, std::vector<uint8_t>&& payload) {
+      if (type == kPageCountReply) plan.page_counts[job.index] = decode_page_count(payload);
+      if (type == kProblemReply) open_errors[job.index] = decode_problem(payload).text;
+    };
+    events.done = [&](const Job&) {
+      ++answered;
       progress.advance();
-    });
+    };
+    events.lost = [&](const Job& job, const std::string& why) {
+      open_errors[job.index] = why + " while opening it";
+      ++answered;
+      progress.advance();
+    };
+    while (answered < static_cast<int64_t>(plan.pdfs.size())) {
+      while (next < plan.pdfs.size() && pool.has_idle_worker()) {
+        Job job;
+        job.type = kCountPagesJob;
+        job.index = static_cast<int64_t>(next++);
+        pool.submit(job);
+      }
+      pool.poll(events, std::chrono::milliseconds(100));
+    }
   }
   for (size_t i = 0; i < plan.pdfs.size(); ++i) {
     if (!open_errors[i].empty()) {
       ++summary.files_skipped;
       summary.problems.push_back(plan.pdfs[i].string() + ": " + open_errors[i]);
       spdlog::warn("skipping {}: {}", plan.pdfs[i].string(), open_errors[i]);
+      plan.page_counts[i] = 0;
       continue;
     }
     plan.total_pages += plan.page_counts[i];
@@ -269,7 +281,7 @@ class SegmentWriter {
       first_ = task;
       segment_ = std::make_unique<DatasetWriter>(open_, page_layout(options_));
     }
-    for (size_t k = 0; k < r.pyramids.size(); ++k) segment_->append(r.pyramids[k], r.names[k]);
+    for (size_t k = 0; k < r.pages.size(); ++k) segment_->append_compressed(r.pages[k], r.names[k]);
     for (const auto& p : r.problems) problems_ += p + "\n";
   }
   bool full() const { return segment_ && segment_->pages() >= options_.segment_pages; }
@@ -298,114 +310,112 @@ class SegmentWriter {
 
 // ----------------------------------------------------------------------------- pass 2: rendering
 
-// One task on a worker thread: its pages rendered at max_size with their pyramids (and PNGs when
-// image_directory is set); a page or document that fails is a problem line, not an error.
-TaskResult render_task(const BuildOptions& o, const Plan& plan, PageFit fit, const Task& t) {
-  TaskResult r;
-  const fs::path rel = fs::relative(plan.pdfs[t.file], o.pdf_directory);
-  try {
-    PdfDocument doc(plan.pdfs[t.file]);  // one document per task and thread
-    for (int p = t.first_page; p < t.first_page + t.count; ++p) {
-      try {
-        PageImage full = doc.render(p, o.max_size, o.channels, fit);
-        if (o.image_directory) {
-          std::string flat = rel.generic_string();
-          std::replace(flat.begin(), flat.end(), '/', '_');
-          imageio::write_png(*o.image_directory / (flat + "_page" + std::to_string(p + 1) + ".png"),
-                             full.pixels.data(), full.size, full.size, full.channels);
-        }
-        std::vector<PageImage> pyramid = downsample_pyramid(full);
-        pyramid.insert(pyramid.begin(), std::move(full));
-        r.pyramids.push_back(std::move(pyramid));
-        r.names.push_back(page_name(rel, p));
-      } catch (const std::exception& e) {
-        r.problems.push_back(page_name(rel, p) + ": " + e.what());
-      }
-    }
-  } catch (const std::exception& e) {
-    r.problems.push_back(plan.pdfs[t.file].string() + ": " + e.what());
-  }
-  return r;
-}
-
-// Results handed from the workers to the writer in task order. Workers stay at most `window` tasks
-// ahead of the writer, which bounds memory whatever the corpus size.
-class OrderedResults {
+// Render jobs handed to the workers: new tasks in order (at most `window` tasks ahead of the writer,
+// which bounds memory whatever the corpus size), and first the rest of any task whose worker died.
+class TaskQueue {
  public:
-  OrderedResults(int64_t first, int64_t window) : written_(first), window_(window) {}
-  void wait_for_room(int64_t id) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    cv_.wait(lock, [&] { return id - written_ < window_; });
+  TaskQueue(const Plan& plan, int64_t first_task, int64_t window)
+      : plan_(plan), next_new_(first_task), window_(window) {}
+
+  // The next job for an idle worker, if any may start now; opens its task's record in `open`.
+  std::optional<Job> next(int64_t next_write, std::map<int64_t, TaskResult>& open) {
+    if (!retries_.empty()) {
+      Job job = retries_.front();
+      retries_.pop_front();
+      return job;
+    }
+    if (next_new_ >= static_cast<int64_t>(plan_.tasks.size()) || next_new_ - next_write >= window_) return std::nullopt;
+    const Task& task = plan_.tasks[next_new_];
+    TaskResult& record = open[next_new_];
+    record.next_page = task.first_page;
+    record.end_page = task.first_page + task.count;
+    Job job;
+    job.type = kRenderPagesJob;
+    job.index = task.file;
+    job.first = task.first_page;
+    job.count = task.count;
+    job.tag = next_new_++;
+    return job;
   }
-  void put(int64_t id, TaskResult r) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    ready_.emplace(id, std::move(r));
-    cv_.notify_all();
-  }
-  TaskResult take(int64_t id) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    cv_.wait(lock, [&] { return ready_.count(id) > 0; });
-    TaskResult r = std::move(ready_[id]);
-    ready_.erase(id);
-    return r;
-  }
-  void written(int64_t end) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    written_ = end;
-    cv_.notify_all();
+  // The pages of a task after the one its worker died on.
+  void retry_rest(const Job& lost, const TaskResult& record) {
+    Job job = lost;
+    job.first = record.next_page;
+    job.count = record.end_page - record.next_page;
+    retries_.push_back(job);
   }
 
  private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::map<int64_t, TaskResult> ready_;
-  int64_t written_, window_;
+  const Plan& plan_;
+  int64_t next_new_, window_;
+  std::deque<Job> retries_;
 };
 
-// Workers render the tasks from `first_task` on; this thread appends them strictly in task order to
-// segments, committing one every segment_pages pages and at the end.
-void render_in_order(const BuildOptions& o, const Plan& plan, PageFit fit, int workers, int64_t first_task,
+// What the workers send, put into the tasks' records; a page a worker died or hung on becomes a
+// problem line naming it, and the rest of its task goes to a new worker.
+RenderPool::Events task_events(const BuildOptions& o, const Plan& plan, std::map<int64_t, TaskResult>& open,
+                               TaskQueue& queue, util::Progress& progress) {
+  RenderPool::Events events;
+  auto relative = [&o, &plan](const Job& job) { return fs::relative(plan.pdfs[job.index], o.pdf_directory); };
+  events.message = [&open, &progress, relative](const Job& job, uint32_t type, std::vector<uint8_t>&& payload) {
+    TaskResult& record = open.at(job.tag);
+    if (type == kPageReply) {
+      record.pages.push_back(decode_page(payload));
+      record.names.push_back(page_name(relative(job), record.next_page++));
+      progress.advance();
+    } else if (type == kProblemReply) {
+      Problem problem = decode_problem(payload);
+      const int pages = std::min<int>(static_cast<int>(problem.pages), record.end_page - record.next_page);
+      record.problems.push_back(std::move(problem.text));
+      record.next_page += pages;
+      progress.advance(pages);
+    }
+  };
+  events.done = [](const Job&) {};
+  events.lost = [&open, &queue, &progress, relative](const Job& job, const std::string& why) {
+    TaskResult& record = open.at(job.tag);
+    if (record.complete()) return;
+    record.problems.push_back(page_name(relative(job), record.next_page++) + ": " + why);
+    progress.advance();
+    if (!record.complete()) queue.retry_rest(job, record);
+  };
+  return events;
+}
+
+// The workers render the tasks from `first_task` on; this thread appends them strictly in task order
+// to segments, committing one every segment_pages pages and at the end.
+void render_in_order(const BuildOptions& o, const Plan& plan, RenderPool& pool, int workers, int64_t first_task,
                      Parts& parts, BuildSummary& summary) {
   const int64_t task_count = static_cast<int64_t>(plan.tasks.size());
-  const int64_t window = 2 * workers;
-  OrderedResults results(first_task, window);
-  std::atomic<int64_t> next_task{first_task};
   int64_t done_before = 0;
   for (int64_t id = 0; id < first_task; ++id) done_before += plan.tasks[id].count;
   util::Progress progress("rendering pages", plan.total_pages, "page");
   progress.advance(done_before);
-  std::vector<std::thread> threads;
-  for (int w = 0; w < workers; ++w) {
-    threads.emplace_back([&] {
-      for (int64_t id = next_task++; id < task_count; id = next_task++) {
-        results.wait_for_room(id);
-        results.put(id, render_task(o, plan, fit, plan.tasks[id]));
-      }
-    });
-  }
+  std::map<int64_t, TaskResult> open;  // tasks started and not yet written
+  TaskQueue queue(plan, first_task, 8 * static_cast<int64_t>(workers));
+  const RenderPool::Events events = task_events(o, plan, open, queue, progress);
   SegmentWriter segments(o, parts);
-  std::exception_ptr write_error;
-  try {
-    for (int64_t id = first_task; id < task_count; ++id) {
-      const TaskResult r = results.take(id);
-      segments.append(id, r);
+  for (int64_t next_write = first_task; next_write < task_count;) {
+    while (pool.has_idle_worker()) {
+      const std::optional<Job> job = queue.next(next_write, open);
+      if (!job) break;
+      pool.submit(*job);
+    }
+    pool.poll(events, std::chrono::milliseconds(100));
+    for (auto it = open.find(next_write); it != open.end() && it->second.complete(); it = open.find(next_write)) {
+      const TaskResult& r = it->second;
+      segments.append(next_write, r);
       for (const auto& p : r.problems) {
         spdlog::warn("skipping {}", p);
         summary.problems.push_back(p);
       }
-      summary.pages += static_cast<int64_t>(r.pyramids.size());
+      summary.pages += static_cast<int64_t>(r.pages.size());
       summary.pages_failed += static_cast<int64_t>(r.problems.size());
-      progress.advance(plan.tasks[id].count);
-      if (segments.full() || id + 1 == task_count) segments.commit(id + 1);
-      results.written(id + 1);
+      ++next_write;
+      if (segments.full() || next_write == task_count) segments.commit(next_write);
+      open.erase(it);
     }
-  } catch (...) {
-    write_error = std::current_exception();
-    next_task = task_count;
-    results.written(task_count + window);  // release waiting workers
   }
-  for (auto& t : threads) t.join();
-  if (write_error) std::rethrow_exception(write_error);
   progress.finish();
 }
 
@@ -435,14 +445,25 @@ void join_segments(const BuildOptions& o, const Parts& parts, int64_t pages) {
 
 BuildSummary build_dataset(const BuildOptions& o) {
   const auto start = std::chrono::steady_clock::now();
-  const PageFit fit = parse_page_fit(o.page_fit);
   const int workers = worker_count(o.workers);
   BuildSummary summary;
-  const Plan plan = plan_tasks(o, workers, summary);
+  RenderSettings settings;
+  settings.pdfs = list_pdfs(o, summary);
+  settings.pdf_directory = o.pdf_directory;
+  settings.image_directory = o.image_directory;
+  settings.max_size = o.max_size;
+  settings.channels = o.channels;
+  settings.fit = parse_page_fit(o.page_fit);
+  settings.compact_grey_pages = o.compact_grey_pages;
+  // Forked before this stage starts any thread; poppler parses the PDFs only in the workers.
+  RenderWorker worker(settings);
+  RenderPool pool(workers, std::chrono::milliseconds(static_cast<int64_t>(o.page_timeout * 1000)),
+                  [&worker](const Job& job, JobReply& reply) { worker(job, reply); });
+  const Plan plan = plan_tasks(o, settings.pdfs, pool, summary);
   remove_stale_temporaries(o.output_file);
   int64_t first_task = 0;
   Parts parts = resume_parts(o, plan, summary, first_task);
-  render_in_order(o, plan, fit, workers, first_task, parts, summary);
+  render_in_order(o, plan, pool, workers, first_task, parts, summary);
   if (summary.pages == 0) throw std::runtime_error("no page could be rendered from the PDFs under " + o.pdf_directory.string());
   join_segments(o, parts, summary.pages);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -1,7 +1,8 @@
 #include "deepzine/pages/dataset_writer.h"
 
+#include "deepzine/pages/page_chunks.h"
+
 #include <H5Cpp.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cstring>
@@ -9,8 +10,6 @@
 
 namespace deepzine::pages {
 namespace {
-
-constexpr int kDeflateLevel = 1;  // 90% of gzip 9's saving at a tenth of its cost (docs/BENCHMARKS.md)
 
 H5::DataSet create_store(H5::H5File& file, int size, int channels) {
   hsize_t dims[4] = {0, hsize_t(size), hsize_t(size), hsize_t(channels)};
@@ -67,30 +66,17 @@ void write_index(H5::H5File& file, const char* name, const H5::PredType& type, c
   if (n > 0) ds.write(values.data(), type);
 }
 
-bool all_channels_equal(const PageImage& img) {
-  const uint8_t* p = img.pixels.data();
-  for (size_t i = 0, n = static_cast<size_t>(img.size) * img.size; i < n; ++i, p += 3) {
-    if (p[0] != p[1] || p[0] != p[2]) return false;
+// Writes one deflated page chunk at `row` of a one-page-per-chunk store, growing it to hold the row.
+void write_page_chunk(H5::DataSet& store, int64_t row, const std::vector<uint8_t>& chunk) {
+  std::vector<hsize_t> dims = dims_of(store);
+  if (dims[0] < static_cast<hsize_t>(row + 1)) {
+    dims[0] = static_cast<hsize_t>(row + 1);
+    store.extend(dims.data());
   }
-  return true;
-}
-
-// A grey store chunk re-encoded as an RGB store chunk (joins past the run limit only).
-std::vector<uint8_t> grey_chunk_as_rgb(const std::vector<uint8_t>& packed, int size) {
-  const size_t n = static_cast<size_t>(size) * size;
-  std::vector<uint8_t> grey(n), rgb(3 * n);
-  uLongf got = static_cast<uLongf>(n);
-  if (uncompress(grey.data(), &got, packed.data(), static_cast<uLong>(packed.size())) != Z_OK || got != n) {
-    throw std::runtime_error("a grey page chunk does not inflate");
+  hsize_t offset[4] = {hsize_t(row), 0, 0, 0};
+  if (H5Dwrite_chunk(store.getId(), H5P_DEFAULT, 0, offset, chunk.size(), chunk.data()) < 0) {
+    throw std::runtime_error("writing a page chunk failed (disk full?)");
   }
-  for (size_t i = 0; i < n; ++i) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = grey[i];
-  uLongf out_bytes = compressBound(static_cast<uLong>(rgb.size()));
-  std::vector<uint8_t> out(out_bytes);
-  if (compress2(out.data(), &out_bytes, rgb.data(), static_cast<uLong>(rgb.size()), kDeflateLevel) != Z_OK) {
-    throw std::runtime_error("deflating a page failed");
-  }
-  out.resize(out_bytes);
-  return out;
 }
 
 }  // namespace
@@ -196,27 +182,26 @@ DatasetWriter::~DatasetWriter() {
   }
 }
 
-void DatasetWriter::append(const std::vector<PageImage>& pyramid, const std::string& name) try {
+void DatasetWriter::append(const std::vector<PageImage>& pyramid, const std::string& name) {
   auto& m = *impl_;
   if (pyramid.size() != m.sizes.size()) throw std::logic_error("pyramid has the wrong number of levels");
-  bool grey = m.layout.channels == 1 || m.layout.compact_grey_pages;
   for (size_t i = 0; i < pyramid.size(); ++i) {
     if (pyramid[i].size != m.sizes[i] || pyramid[i].channels != m.layout.channels) {
       throw std::logic_error("pyramid level does not match the dataset");
     }
-    if (grey && m.layout.channels == 3) grey = all_channels_equal(pyramid[i]);
   }
-  const int k = m.push_kind(grey ? 1 : 3);
+  append_compressed(compress_pyramid(pyramid, m.layout.compact_grey_pages), name);
+}
+
+void DatasetWriter::append_compressed(const CompressedPage& page, const std::string& name) try {
+  auto& m = *impl_;
+  if (page.levels.size() != m.sizes.size()) throw std::logic_error("page has the wrong number of levels");
+  if (page.kind != 1 && (page.kind != 3 || m.layout.channels != 3)) throw std::logic_error("page kind");
+  const int k = m.push_kind(page.kind);
   const int64_t row = m.store_rows(k)++;
-  std::vector<uint8_t> plane;
-  for (size_t i = 0; i < pyramid.size(); ++i) {
-    const uint8_t* pixels = pyramid[i].pixels.data();
-    if (k == 1 && m.layout.channels == 3) {  // keep the first of three equal channels
-      plane.resize(pyramid[i].pixels.size() / 3);
-      for (size_t p = 0; p < plane.size(); ++p) plane[p] = pixels[3 * p];
-      pixels = plane.data();
-    }
-    append_row(m.store(i, k), row, pixels, H5::PredType::NATIVE_UINT8);
+  for (size_t i = 0; i < page.levels.size(); ++i) {
+    // Past max_runs a grey page joins the RGB store (re-encoded; rare by construction).
+    write_page_chunk(m.store(i, k), row, k == page.kind ? page.levels[i] : grey_chunk_as_rgb(page.levels[i], m.sizes[i]));
   }
   H5::StrType vlen(H5::PredType::C_S1, H5T_VARIABLE);
   vlen.setCset(H5T_CSET_UTF8);

@@ -1,10 +1,14 @@
 #include "deepzine/pages/renderer.h"
 
-#include <poppler-document.h>
-#include <poppler-global.h>
-#include <poppler-image.h>
-#include <poppler-page-renderer.h>
-#include <poppler-page.h>
+// poppler's core API (libpoppler-private-dev), not poppler-cpp: poppler-cpp builds a new
+// SplashOutputDev, and with it a new font engine and glyph cache, for every page it renders, which
+// costs ~40% more CPU per page than rendering a document's pages through one device as pdftoppm
+// does (docs/BENCHMARKS.md). The pixels are the same (tests/pages: PdfFolder.*Identical*).
+#include <poppler/Error.h>
+#include <poppler/GlobalParams.h>
+#include <poppler/PDFDoc.h>
+#include <poppler/SplashOutputDev.h>
+#include <poppler/splash/SplashBitmap.h>
 
 #include <algorithm>
 #include <cmath>
@@ -27,13 +31,31 @@ PageFit parse_page_fit(const std::string& name) {
 void quiet_poppler_errors() {
   static std::once_flag once;
   std::call_once(once, [] {
-    poppler::set_debug_error_function(
-        [](const std::string& msg, void*) { spdlog::debug("poppler: {}", msg); }, nullptr);
+    if (!globalParams) globalParams = std::make_unique<GlobalParams>();
+    setErrorCallback([](ErrorCategory, Goffset, const char* msg) { spdlog::debug("poppler: {}", msg); });
   });
 }
 
 struct PdfDocument::Impl {
-  std::unique_ptr<poppler::document> doc;
+  std::unique_ptr<PDFDoc> doc;
+  // One output device per document and colour mode, so glyphs rasterised for one page are reused
+  // by the next (as pdftoppm does).
+  std::unique_ptr<SplashOutputDev> device;
+  int device_channels = 0;
+
+  SplashOutputDev& device_for(int channels) {
+    if (!device || device_channels != channels) {
+      SplashColor paper;
+      paper[0] = paper[1] = paper[2] = 255;
+      device = std::make_unique<SplashOutputDev>(channels == 1 ? splashModeMono8 : splashModeRGB8, 4, false, paper);
+      device->setFontAntialias(true);
+      device->setVectorAntialias(true);
+      device->setFreeTypeHinting(false, false);
+      device->startDoc(doc.get());
+      device_channels = channels;
+    }
+    return *device;
+  }
 };
 
 PdfDocument::PdfDocument(const std::filesystem::path& file) : impl_(std::make_unique<Impl>()), file_(file) {
@@ -42,44 +64,26 @@ PdfDocument::PdfDocument(const std::filesystem::path& file) : impl_(std::make_un
   if (std::filesystem::file_size(file, ec) == 0 || ec) {
     throw std::runtime_error(ec ? "cannot read the file (" + ec.message() + ")" : "the file is empty");
   }
-  impl_->doc.reset(poppler::document::load_from_file(file.string()));
-  if (!impl_->doc) throw std::runtime_error("not a readable PDF (corrupt or truncated)");
-  if (impl_->doc->is_locked()) throw std::runtime_error("the PDF is encrypted (locked with a password)");
-  if (impl_->doc->pages() <= 0) throw std::runtime_error("the PDF has no pages");
+  impl_->doc = std::make_unique<PDFDoc>(std::make_unique<GooString>(file.string()));
+  if (!impl_->doc->isOk()) {
+    if (impl_->doc->getErrorCode() == errEncrypted) throw std::runtime_error("the PDF is encrypted (locked with a password)");
+    throw std::runtime_error("not a readable PDF (corrupt or truncated)");
+  }
+  if (impl_->doc->getNumPages() <= 0) throw std::runtime_error("the PDF has no pages");
 }
 
 PdfDocument::~PdfDocument() = default;
 PdfDocument::PdfDocument(PdfDocument&&) noexcept = default;
 
-int PdfDocument::page_count() const { return impl_->doc->pages(); }
-
-namespace {
-
-// Copies a poppler image (rows padded to bytes_per_row) into a tight cv::Mat of `channels`.
-cv::Mat to_mat(const poppler::image& img, int channels) {
-  const int w = img.width(), h = img.height();
-  const int type = img.format() == poppler::image::format_gray8 ? CV_8UC1
-                   : img.format() == poppler::image::format_rgb24 ? CV_8UC3
-                                                                  : CV_8UC4;
-  cv::Mat wrapped(h, w, type, const_cast<char*>(img.const_data()), static_cast<size_t>(img.bytes_per_row()));
-  cv::Mat out;
-  if (type == CV_8UC4) {  // argb32: BGRA in memory
-    cv::cvtColor(wrapped, out, channels == 1 ? cv::COLOR_BGRA2GRAY : cv::COLOR_BGRA2RGB);
-  } else {
-    out = wrapped.clone();
-  }
-  return out;
-}
-
-}  // namespace
+int PdfDocument::page_count() const { return impl_->doc->getNumPages(); }
 
 PageImage PdfDocument::render(int index, int size, int channels, PageFit fit) const {
-  std::unique_ptr<poppler::page> page(impl_->doc->create_page(index));
-  if (!page) throw std::runtime_error("page cannot be opened");
-  poppler::rectf box = page->page_rect(poppler::crop_box);
-  double w_pt = box.width(), h_pt = box.height();
-  const auto orient = page->orientation();
-  if (orient == poppler::page::landscape || orient == poppler::page::seascape) std::swap(w_pt, h_pt);
+  PDFDoc& doc = *impl_->doc;
+  if (index < 0 || index >= doc.getNumPages()) throw std::runtime_error("page cannot be opened");
+  const int page = index + 1;
+  double w_pt = doc.getPageCropWidth(page), h_pt = doc.getPageCropHeight(page);
+  const int rotate = ((doc.getPageRotate(page) % 360) + 360) % 360;
+  if (rotate == 90 || rotate == 270) std::swap(w_pt, h_pt);
   if (!(w_pt > 0.5 && h_pt > 0.5) || !std::isfinite(w_pt) || !std::isfinite(h_pt)) {
     throw std::runtime_error("page has an invalid size (" + std::to_string(w_pt) + " x " + std::to_string(h_pt) +
                              " pt)");
@@ -99,13 +103,14 @@ PageImage PdfDocument::render(int index, int size, int channels, PageFit fit) co
     sx *= kMaxRenderSide / longest;
     sy *= kMaxRenderSide / longest;
   }
-  poppler::page_renderer renderer;
-  renderer.set_render_hint(poppler::page_renderer::antialiasing, true);
-  renderer.set_render_hint(poppler::page_renderer::text_antialiasing, true);
-  renderer.set_image_format(channels == 1 ? poppler::image::format_gray8 : poppler::image::format_rgb24);
-  poppler::image img = renderer.render_page(page.get(), 72.0 * sx, 72.0 * sy);
-  if (!img.is_valid() || img.width() <= 0 || img.height() <= 0) throw std::runtime_error("rendering failed");
-  cv::Mat mat = to_mat(img, channels);
+  SplashOutputDev& device = impl_->device_for(channels);
+  // Crop box, not printing, the page's own /Rotate applied: the settings of poppler-cpp's renderer.
+  doc.displayPageSlice(&device, page, 72.0 * sx, 72.0 * sy, 0, false, true, false, -1, -1, -1, -1);
+  SplashBitmap* bitmap = device.getBitmap();
+  if (!bitmap || bitmap->getWidth() <= 0 || bitmap->getHeight() <= 0) throw std::runtime_error("rendering failed");
+  // Rows of the bitmap are padded; the view below reads it in place.
+  cv::Mat mat(bitmap->getHeight(), bitmap->getWidth(), channels == 1 ? CV_8UC1 : CV_8UC3, bitmap->getDataPtr(),
+              static_cast<size_t>(bitmap->getRowSize()));
 
   cv::Mat square;
   if (fit == PageFit::kPad && mat.cols != mat.rows) {

@@ -62,6 +62,7 @@ int run_load_data(const config::Config& cfg) {
   b.page_fit = cfg.page_fit;
   b.compact_grey_pages = cfg.compact_grey_pages;
   b.workers = cfg.load_workers;
+  b.page_timeout = cfg.page_timeout;
   pages::BuildSummary s;
   try {
     s = pages::build_dataset(b);

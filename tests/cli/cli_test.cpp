@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+
+#include <chrono>
 #include <sys/wait.h>
 
 #include <array>
@@ -29,8 +31,8 @@ class Cli : public testing::Test {
   }
 
   // Runs deepzine with HOME and the working directory inside the test folder.
-  Result run(const std::string& args) {
-    auto r = deepzine::testing_support::shell("cd '" + (dir_ / "work").string() + "' && HOME='" +
+  Result run(const std::string& args, const std::string& environment = "") {
+    auto r = deepzine::testing_support::shell("cd '" + (dir_ / "work").string() + "' && " + environment + "HOME='" +
                                              (dir_ / "home").string() + "' '" + std::getenv("DEEPZINE_BINARY") +
                                              "' " + args);
     return Result{r.status, r.output};
@@ -177,6 +179,31 @@ TEST_F(Cli, AFullDiskDuringLoadDataLeavesNoPageFileAndARerunCompletes) {
   EXPECT_EQ(reuse.status, 3) << reuse.output;
   EXPECT_NE(reuse.output.find("exists but is not a usable page file"), std::string::npos) << reuse.output;
   EXPECT_NE(reuse.output.find("overwrite: True"), std::string::npos) << reuse.output;
+}
+
+// poppler crashing on one page and hanging on another (an LD_PRELOAD shim, tests/pages/
+// poppler_fault_shim.cpp): each is named and skipped, every other page of the same PDFs is rendered,
+// and the hang costs page_timeout, not the run.
+TEST_F(Cli, APdfThatCrashesOrHangsThePageRendererCostsOnlyThatPage) {
+  fs::create_directories(dir_ / "pdfs");
+  for (const char* name : {"R-data.pdf", "a-crash-on-page-2.pdf", "b-hang-on-page-1.pdf"})
+    fs::copy_file(fixtures() / "pdfs" / "R-data.pdf", dir_ / "pdfs" / name);
+  const fs::path shim = fs::path(std::getenv("DEEPZINE_BINARY")).parent_path() / "tests" / "libdeepzine_poppler_fault_shim.so";
+  ASSERT_TRUE(fs::exists(shim)) << shim;
+  fs::path cfg = write("c.yaml", "load_data: True\ndownload_pdf: False\npdf_directory: " + (dir_ / "pdfs").string() +
+                                     "\ndata_hdf5: " + (dir_ / "out" / "pages.h5").string() +
+                                     "\ndata_output_size: 8\npage_timeout: 1\nload_workers: 2\n");
+  const auto start = std::chrono::steady_clock::now();
+  Result r = run("'" + cfg.string() + "'", "LD_PRELOAD='" + shim.string() + "' ");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(r.status, 4) << r.output;  // done, with pages skipped
+  EXPECT_NE(r.output.find("a-crash-on-page-2.pdf#2: the renderer crashed (signal 11"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("b-hang-on-page-1.pdf#1: the renderer took longer than page_timeout (1 s)"),
+            std::string::npos) << r.output;
+  // R-data.pdf has 41 pages: 3 x 41 - 2 = 121 pages rendered, the pages after each bad one included.
+  EXPECT_NE(r.output.find("load_data: 121 pages from 3 PDF(s)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("2 page(s) skipped"), std::string::npos) << r.output;
+  EXPECT_LT(seconds, 60.0);
 }
 
 TEST_F(Cli, NoStageEnabledIsAWarningNotAFailure) {

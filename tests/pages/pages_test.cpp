@@ -1,4 +1,11 @@
 #include <gtest/gtest.h>
+
+#ifdef DEEPZINE_HAVE_POPPLER_CPP
+#include <poppler-document.h>
+#include <poppler-image.h>
+#include <poppler-page-renderer.h>
+#include <poppler-page.h>
+#endif
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -153,6 +160,44 @@ TEST_F(PdfFolder, GreyPagesAreStoredOnceAndReadBackAsTheSameRgbPixels) {
   const double ratio = double(fs::file_size(compact.output_file)) / double(fs::file_size(plain.output_file));
   EXPECT_LT(ratio, 0.75) << fs::file_size(compact.output_file) << " vs " << fs::file_size(plain.output_file);
 }
+
+#ifdef DEEPZINE_HAVE_POPPLER_CPP
+// The render workers (poppler's core API, one output device per document) store the very pixels
+// poppler-cpp's page_renderer gives for each page (what load_data rendered with before): every page
+// poppler-cpp renders at exactly the page size is compared byte for byte.
+TEST_F(PdfFolder, PagesAreThePixelsPopplerCppRenders) {
+  const int size = 64;
+  BuildOptions o = options(size);
+  o.compact_grey_pages = false;
+  build_dataset(o);
+  const std::vector<uint8_t> stored = read_all(o.output_file, size);
+  const std::vector<std::string> names = names_of(o.output_file);
+  const size_t page_bytes = size * size * 3;
+  int compared = 0;
+  for (size_t i = 0; i < names.size(); ++i) {
+    const std::string& name = names[i];
+    const auto hash = name.rfind('#');
+    std::unique_ptr<poppler::document> doc(poppler::document::load_from_file((dir_ / "pdfs" / name.substr(0, hash)).string()));
+    ASSERT_TRUE(doc) << name;
+    std::unique_ptr<poppler::page> page(doc->create_page(std::stoi(name.substr(hash + 1)) - 1));
+    poppler::rectf box = page->page_rect(poppler::crop_box);
+    poppler::page_renderer renderer;
+    renderer.set_render_hint(poppler::page_renderer::antialiasing, true);
+    renderer.set_render_hint(poppler::page_renderer::text_antialiasing, true);
+    renderer.set_image_format(poppler::image::format_rgb24);
+    poppler::image image = renderer.render_page(page.get(), 72.0 * size / box.width(), 72.0 * size / box.height());
+    if (image.width() != size || image.height() != size) continue;  // resized to the page size after rendering
+    std::vector<uint8_t> expected;
+    for (int y = 0; y < size; ++y) {
+      const char* row = image.const_data() + y * image.bytes_per_row();
+      expected.insert(expected.end(), row, row + size * 3);
+    }
+    EXPECT_TRUE(std::equal(expected.begin(), expected.end(), stored.begin() + i * page_bytes)) << name;
+    ++compared;
+  }
+  EXPECT_GT(compared, 90) << "of " << names.size() << " pages";
+}
+#endif
 
 TEST_F(PdfFolder, SameInputGivesIdenticalFile) {
   BuildOptions a = options(16);

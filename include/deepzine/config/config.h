@@ -47,6 +47,7 @@ struct Config {
   double download_timeout = 60.0;                                // new: seconds without progress
   std::string page_fit = "stretch";                              // new: stretch | pad | crop
   int load_workers = 0;                                          // new: 0 = all cores
+  double page_timeout = 120.0;                                   // new: seconds per page before it is skipped
   bool compact_grey_pages = true;                                // new: grey pages stored once
 
   // ---- train

@@ -17,7 +17,10 @@ struct BuildOptions {
   int channels = 3;
   std::string page_fit = "stretch";
   bool compact_grey_pages = true;  // pages with three equal channels stored once (PageLayout)
-  int workers = 0;             // 0: all cores
+  int workers = 0;             // render processes; 0: all cores
+  // Seconds one PDF may take to open, or one page to render, before its worker process is killed and
+  // the file or page is reported and skipped (a crash is reported and skipped the same way).
+  double page_timeout = 120;
   int pages_per_task = 4;      // pages one worker renders from one opened document at a time
   // Pages are committed in segments of about this many pages (<output>.parts/), so a killed build
   // resumes after its last committed segment instead of starting over.

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "deepzine/pages/page_chunks.h"
 #include "deepzine/pages/page_file.h"
 #include "deepzine/pages/renderer.h"
 
@@ -41,6 +42,8 @@ class DatasetWriter {
   ~DatasetWriter();
   // pyramid[0] is the full-size page, then max_size/2 ... 4.
   void append(const std::vector<PageImage>& pyramid, const std::string& name);
+  // A page already compressed (compress_pyramid) for this layout: its chunks are written as they are.
+  void append_compressed(const CompressedPage& page, const std::string& name);
   int64_t pages() const;
   // Appends every page of `part`, a closed file of this writer's layout, copying the compressed page
   // chunks as they are (no decompression). Used to join the segments of a resumable build.

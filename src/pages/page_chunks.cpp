@@ -1,0 +1,89 @@
+#include "deepzine/pages/page_chunks.h"
+
+#include <zlib.h>
+
+#include <stdexcept>
+#ifdef DEEPZINE_HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#endif
+
+namespace deepzine::pages {
+namespace {
+
+bool all_channels_equal(const PageImage& img) {
+  const uint8_t* p = img.pixels.data();
+  for (size_t i = 0, n = static_cast<size_t>(img.size) * img.size; i < n; ++i, p += 3) {
+    if (p[0] != p[1] || p[0] != p[2]) return false;
+  }
+  return true;
+}
+
+std::vector<uint8_t> inflate_exactly(const std::vector<uint8_t>& packed, size_t size) {
+  std::vector<uint8_t> out(size);
+  uLongf got = static_cast<uLongf>(size);
+  if (uncompress(out.data(), &got, packed.data(), static_cast<uLong>(packed.size())) != Z_OK || got != size) {
+    throw std::runtime_error("a page chunk does not inflate to its page size");
+  }
+  return out;
+}
+
+#ifdef DEEPZINE_HAVE_LIBDEFLATE
+// One compressor per thread: allocating one costs more than deflating a small page.
+struct Compressor {
+  libdeflate_compressor* handle = libdeflate_alloc_compressor(kDeflateLevel);
+  ~Compressor() { libdeflate_free_compressor(handle); }
+};
+#endif
+
+}  // namespace
+
+std::vector<uint8_t> deflate_chunk(const uint8_t* bytes, size_t size) {
+#ifdef DEEPZINE_HAVE_LIBDEFLATE
+  thread_local Compressor compressor;
+  if (!compressor.handle) throw std::runtime_error("cannot allocate a deflate compressor (out of memory)");
+  std::vector<uint8_t> out(libdeflate_zlib_compress_bound(compressor.handle, size));
+  const size_t written = libdeflate_zlib_compress(compressor.handle, bytes, size, out.data(), out.size());
+  if (written == 0) throw std::runtime_error("deflating a page failed");
+  out.resize(written);
+#else
+  uLongf written = compressBound(static_cast<uLong>(size));
+  std::vector<uint8_t> out(written);
+  if (compress2(out.data(), &written, bytes, static_cast<uLong>(size), kDeflateLevel) != Z_OK) {
+    throw std::runtime_error("deflating a page failed");
+  }
+  out.resize(written);
+#endif
+  return out;
+}
+
+CompressedPage compress_pyramid(const std::vector<PageImage>& pyramid, bool store_grey_once) {
+  CompressedPage page;
+  const int channels = pyramid.empty() ? 3 : pyramid.front().channels;
+  bool grey = channels == 1 || store_grey_once;
+  for (const PageImage& level : pyramid) {
+    if (level.channels != channels) throw std::logic_error("pyramid levels have different channel counts");
+    if (grey && channels == 3) grey = all_channels_equal(level);
+  }
+  page.kind = grey ? 1 : 3;
+  std::vector<uint8_t> plane;
+  for (const PageImage& level : pyramid) {
+    if (page.kind == 1 && channels == 3) {  // keep the first of three equal channels
+      plane.resize(level.pixels.size() / 3);
+      for (size_t p = 0; p < plane.size(); ++p) plane[p] = level.pixels[3 * p];
+      page.levels.push_back(deflate_chunk(plane.data(), plane.size()));
+    } else {
+      page.levels.push_back(deflate_chunk(level.pixels.data(), level.pixels.size()));
+    }
+  }
+  return page;
+}
+
+std::vector<uint8_t> grey_chunk_as_rgb(const std::vector<uint8_t>& packed, int size) {
+  const size_t n = static_cast<size_t>(size) * size;
+  const std::vector<uint8_t> grey = inflate_exactly(packed, n);
+  std::vector<uint8_t> rgb(3 * n);
+  for (size_t i = 0; i < n; ++i) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = grey[i];
+  return deflate_chunk(rgb.data(), rgb.size());
+}
+
+}  // namespace deepzine::pages
