@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Packs a relocatable deepzine for machines without root or apt (cluster nodes): bin/deepzine plus
-# the shared libraries it needs that a base system lacks, in lib/, found through an RPATH of
+# Packs a relocatable deepzine for machines without root or apt (cluster nodes): bin/deepzine, its
+# LibTorch stages module (lib/libdeepzine_torch_stages.so, loaded when training or sampling) and
+# the shared libraries both need that a base system lacks, in lib/, found through an RPATH of
 # $ORIGIN/../lib. LibTorch and CUDA are NOT packed: they come from the target (a PyTorch install:
 # add its torch/lib to LD_LIBRARY_PATH, see docs/GPU.md), and neither is what LibTorch itself pulls in.
 # Usage: scripts/bundle.sh [BINARY=build/deepzine] [OUT=dist/deepzine-VERSION]
@@ -10,6 +11,8 @@ bin=${1:-build/deepzine}
 version=$("$bin" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -1 || true)
 out=${2:-dist/deepzine-${version:-dev}}
 command -v patchelf >/dev/null || { echo "bundle: patchelf is missing (apt install patchelf)" >&2; exit 2; }
+module=$(dirname "$bin")/libdeepzine_torch_stages.so
+[ -f "$module" ] || { echo "bundle: $module not found; build it (it is part of make build)" >&2; exit 2; }
 
 # Taken from the target system: glibc, the compiler runtime, LibTorch and CUDA.
 skip_re='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libutil\.so|libresolv\.so|libstdc\+\+\.so|libgcc_s\.so|libgomp\.so|libtorch|libc10|libcuda|libcudart|libcublas|libcudnn|libcufft|libcurand|libcusparse|libcusolver|libnccl|libnv|libcaffe2|libshm)'
@@ -18,14 +21,16 @@ skip_re='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\
 declare -A where
 while read -r name _ path _; do
   [ -n "${path:-}" ] && [ "$path" != "not" ] && where[$name]=$path
-done < <(ldd "$bin" | grep '=>')
-if ldd "$bin" | grep -q 'not found'; then
-  echo "bundle: $bin has unresolved libraries:" >&2; ldd "$bin" | grep 'not found' >&2; exit 2
-fi
+done < <(ldd "$bin" "$module" | grep '=>')
+for obj in "$bin" "$module"; do
+  if ldd "$obj" | grep -q 'not found'; then
+    echo "bundle: $obj has unresolved libraries:" >&2; ldd "$obj" | grep 'not found' >&2; exit 2
+  fi
+done
 
 # Walk DT_NEEDED from the binary, not descending into skipped libraries (LibTorch's own closure).
 declare -A packed
-queue=("$bin")
+queue=("$bin" "$module")
 while [ ${#queue[@]} -gt 0 ]; do
   obj=${queue[0]}; queue=("${queue[@]:1}")
   for need in $(objdump -p "$obj" | awk '/NEEDED/ {print $2}'); do
@@ -42,6 +47,7 @@ tmp="$out.tmp.$$"
 rm -rf "$tmp"
 mkdir -p "$tmp/bin" "$tmp/lib"
 cp "$bin" "$tmp/bin/deepzine"
+cp "$module" "$tmp/lib/"
 for name in "${!packed[@]}"; do cp -L "${packed[$name]}" "$tmp/lib/$name"; done
 chmod u+w "$tmp/lib/"* 2>/dev/null || true
 # DT_RPATH (not RUNPATH) on the binary applies to every library it loads, so one entry serves all.

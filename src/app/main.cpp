@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "deepzine/config/config.h"
 #include "deepzine/stages/stages.h"
+#include "deepzine/stages/torch_stages.h"
 #include "deepzine/util/error.h"
 #include "deepzine/util/interrupt.h"
 #include "deepzine/util/log.h"
@@ -67,7 +68,7 @@ int main(int argc, char** argv) {
   }
   if (!cl.convert_tf.empty()) {
     try {
-      return stages::convert_tf_model(cfg, cl.convert_tf);
+      return stages::torch_stages().convert_tf_model(cfg, cl.convert_tf);
     } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
       return util::kExitStageFailed;

@@ -4,8 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "deepzine/stages/device.h"
 #include "deepzine/stages/stages.h"
+#include "deepzine/stages/torch_stages.h"
 #include "deepzine/util/error.h"
 #include "deepzine/util/paths.h"
 
@@ -72,14 +72,16 @@ int run_stages(const config::Config& cfg, const std::vector<Stage>& only) {
     Stage stage;
     int (*run)(const config::Config&);
   };
+  // The LibTorch stages come from their module, loaded only when one of them runs.
   const Entry order[] = {{Stage::kLoadData, &run_load_data},
-                         {Stage::kTrain, &run_train},
-                         {Stage::kInference, &run_inference},
-                         {Stage::kInterpolation, &run_interpolation}};
+                         {Stage::kTrain, [](const config::Config& c) { return torch_stages().run_train(c); }},
+                         {Stage::kInference, [](const config::Config& c) { return torch_stages().run_inference(c); }},
+                         {Stage::kInterpolation,
+                          [](const config::Config& c) { return torch_stages().run_interpolation(c); }}};
   if (std::any_of(std::begin(order), std::end(order), [&](const Entry& e) {
         return e.stage != Stage::kLoadData && stage_selected(cfg, e.stage, only);
       })) {
-    configure_cpu_threads(cfg);
+    torch_stages().configure_cpu_threads(cfg);
   }
   int status = util::kExitOk;
   int ran = 0;

@@ -36,7 +36,7 @@ TEST(Bundle, RelocatedBundleRunsOnItsOwnLibraries) {
   EXPECT_NE(version.find("deepzine " DEEPZINE_VERSION), std::string::npos) << version;
   // Every library outside LibTorch's closure and the base system resolves inside the bundle.
   auto [lrc, ldd] = sh("ldd '" + exe.string() + "'");
-  for (const char* lib : {"libyaml-cpp", "libhdf5_serial_cpp", "libpoppler.so", "libopencv_imgcodecs", "libcurl"}) {
+  for (const char* lib : {"libyaml-cpp", "libhdf5_serial_cpp", "libpoppler.so", "libopencv_imgproc", "libcurl"}) {
     auto at = ldd.find(lib);
     ASSERT_NE(at, std::string::npos) << lib << "\n" << ldd;
     auto line = ldd.substr(at, ldd.find('\n', at) - at);
@@ -53,4 +53,14 @@ TEST(Bundle, RelocatedBundleRunsOnItsOwnLibraries) {
     }
   }
   EXPECT_GT(libraries, 5);  // the bundle does carry the other libraries
+  // The executable itself links no LibTorch (a load_data run does not pay its start-up); the
+  // bundle's LibTorch stages module, loaded from ../lib, samples the shipped model.
+  EXPECT_EQ(ldd.find("libtorch"), std::string::npos) << ldd;
+  EXPECT_EQ(ldd.find("libc10"), std::string::npos) << ldd;
+  ASSERT_TRUE(fs::exists(dir / "moved" / "lib" / "libdeepzine_torch_stages.so"));
+  auto [src_rc, sampled] = sh("cd '" + src.string() + "' && '" + exe.string() +
+                              "' config_pretrained.yaml --set inference_output_directory='" + (dir / "out").string() +
+                              "' --set inference_output_num=2 --set interpolation=False --set device=cpu");
+  EXPECT_EQ(src_rc, 0) << sampled;
+  EXPECT_TRUE(fs::exists(dir / "out" / "inference_00001.png")) << sampled;
 }

@@ -206,6 +206,31 @@ TEST_F(Cli, APdfThatCrashesOrHangsThePageRendererCostsOnlyThatPage) {
   EXPECT_LT(seconds, 60.0);
 }
 
+// Ctrl-C during training: the executable's signal handler and the trainer (in the LibTorch stages
+// module, include/deepzine/stages/torch_stages.h) share one interrupt flag, so the run saves a
+// checkpoint at the step it reached and exits 130.
+TEST_F(Cli, AnInterruptDuringTrainingSavesACheckpointAndExits130) {
+  fs::create_directories(dir_ / "pdfs");
+  fs::copy_file(fixtures() / "pdfs" / "R-data.pdf", dir_ / "pdfs" / "R-data.pdf");
+  const fs::path models = dir_ / "models", log = dir_ / "log.txt";
+  fs::path cfg = write("cfg.yaml", "load_data: True\ntrain: True\ndownload_pdf: False\npdf_directory: " +
+                                       (dir_ / "pdfs").string() + "\ndata_hdf5: " + (dir_ / "pages.h5").string() +
+                                       "\ndata_output_size: 8\ndevice: cpu\nlog_dir: " + models.string() +
+                                       "\nsamples_dir: " + (dir_ / "samples").string() +
+                                       "\ngan_output_size: 8\nlatent_size: 16\nmax_filter: 16\nbatch_size: 4\n"
+                                       "iterations_per_stage: 1000000\nmodel_loss_output_interval_steps: 5\n"
+                                       "swd_image_num: 0\n");
+  auto r = deepzine::testing_support::shell(
+      "cd '" + (dir_ / "work").string() + "' && { '" + std::getenv("DEEPZINE_BINARY") + "' '" + cfg.string() + "' > '" +
+      log.string() + "' 2>&1 & pid=$!; for i in $(seq 1200); do grep -q 'step 11/' '" + log.string() +
+      "' && break; sleep 0.1; done; kill -INT $pid; wait $pid; echo \"exit=$?\"; }");
+  std::ifstream in(log);
+  const std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(r.output.find("exit=130"), std::string::npos) << r.output << out;
+  EXPECT_NE(out.find("interrupted: saved"), std::string::npos) << out;
+  EXPECT_TRUE(fs::exists(models / "4" / "checkpoint.pt")) << out;
+}
+
 TEST_F(Cli, NoStageEnabledIsAWarningNotAFailure) {
   fs::path cfg = write("c.yaml", "train: False\n");
   Result r = run("'" + cfg.string() + "'");

@@ -10,6 +10,7 @@
 namespace deepzine::stages {
 
 int run_load_data(const config::Config& cfg);      // src/stages/load_data_stage.cpp
+// In libdeepzine_torch_stages.so; the executable reaches them through torch_stages().
 int run_train(const config::Config& cfg);          // src/stages/train_stage.cpp
 int run_inference(const config::Config& cfg);      // src/stages/inference_stage.cpp
 int run_interpolation(const config::Config& cfg);  // src/stages/interpolation_stage.cpp
@@ -37,7 +38,7 @@ int run_stages(const config::Config& cfg, const std::vector<Stage>& only);
 // deepzine CONFIG --convert-tf OUT_DIR: loads the original DeepZine TensorFlow checkpoint that
 // inference would load with pretrained_model: True and writes it in this project's format as
 // OUT_DIR/<resolution>/checkpoint.pt (sampled with pretrained_model: False and
-// inference_model_directory: OUT_DIR). Returns the exit code.
+// inference_model_directory: OUT_DIR). Returns the exit code. In the LibTorch module.
 int convert_tf_model(const config::Config& cfg, const std::filesystem::path& out_dir);
 
 // deepzine CONFIG --report: rebuilds log_dir/report.html (curves, schedule, samples) from the
