@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <opencv2/imgproc.hpp>
+
 #ifdef DEEPZINE_HAVE_POPPLER_CPP
 #include <poppler-document.h>
 #include <poppler-image.h>
@@ -327,6 +329,34 @@ TEST(Renderer, PageFitAndGrey) {
   ASSERT_EQ(pyramid.size(), 4u);  // 32, 16, 8, 4
   EXPECT_EQ(pyramid.back().size, 4);
   EXPECT_THROW(parse_page_fit("squash"), std::invalid_argument);
+}
+
+// downsample_pyramid builds each level from the previous one's block sums; its pixels must be
+// those of OpenCV's INTER_AREA resize of the full page (what load_data wrote before), ties included.
+TEST(Renderer, PyramidIsOpenCvAreaResizeOfTheFullPage) {
+  cv::RNG rng(7);
+  for (int size : {1024, 64, 8, 100}) {  // 100: levels 50, 25, 12, 6 (not all halvings exact)
+    for (int channels : {1, 3}) {
+      PageImage page;
+      page.size = size;
+      page.channels = channels;
+      page.pixels.resize(static_cast<size_t>(size) * size * channels);
+      cv::Mat full(size, size, channels == 1 ? CV_8UC1 : CV_8UC3, page.pixels.data());
+      rng.fill(full, cv::RNG::UNIFORM, 0, 256);
+      // A white page with text-like strokes too: long runs of equal values, many exact halves.
+      if (size == 64) cv::rectangle(full, cv::Rect(0, 0, 64, 32), cv::Scalar::all(255), cv::FILLED);
+      const auto pyramid = downsample_pyramid(page);
+      int expected_side = size / 2;
+      for (const PageImage& level : pyramid) {
+        ASSERT_EQ(level.size, expected_side);
+        cv::Mat reference;
+        cv::resize(full, reference, cv::Size(level.size, level.size), 0, 0, cv::INTER_AREA);
+        const std::vector<uint8_t> want(reference.data, reference.data + reference.total() * reference.elemSize());
+        EXPECT_EQ(level.pixels, want) << "size " << size << " channels " << channels << " level " << level.size;
+        expected_side /= 2;
+      }
+    }
+  }
 }
 
 // A symbolic-link loop among the PDFs is one skipped file, not the end of the stage; a PDF reached
