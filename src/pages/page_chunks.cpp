@@ -78,6 +78,29 @@ CompressedPage compress_pyramid(const std::vector<PageImage>& pyramid, bool stor
   return page;
 }
 
+CompressedPage compress_page(const PageImage& full, bool store_grey_once) {
+  if (full.channels != 3 || !store_grey_once || !all_channels_equal(full)) {
+    std::vector<PageImage> pyramid = downsample_pyramid(full);
+    pyramid.insert(pyramid.begin(), full);
+    return compress_pyramid(pyramid, store_grey_once);
+  }
+  // A grey page: every level of an area-averaged pyramid of three equal channels has three equal
+  // channels (equal sums round alike), so the pyramid of one channel is the stored page, made and
+  // deflated at a third of the work.
+  PageImage plane;
+  plane.size = full.size;
+  plane.channels = 1;
+  plane.pixels.resize(full.pixels.size() / 3);
+  for (size_t p = 0; p < plane.pixels.size(); ++p) plane.pixels[p] = full.pixels[3 * p];
+  CompressedPage page;
+  page.kind = 1;
+  page.levels.push_back(deflate_chunk(plane.pixels.data(), plane.pixels.size()));
+  for (const PageImage& level : downsample_pyramid(plane)) {
+    page.levels.push_back(deflate_chunk(level.pixels.data(), level.pixels.size()));
+  }
+  return page;
+}
+
 std::vector<uint8_t> grey_chunk_as_rgb(const std::vector<uint8_t>& packed, int size) {
   const size_t n = static_cast<size_t>(size) * size;
   const std::vector<uint8_t> grey = inflate_exactly(packed, n);

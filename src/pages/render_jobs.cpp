@@ -93,9 +93,7 @@ void RenderWorker::render_pages(const Job& job, JobReply& reply) {
         imageio::write_png(*settings_.image_directory / (flat + "_page" + std::to_string(page + 1) + ".png"),
                            full.pixels.data(), full.size, full.size, full.channels);
       }
-      std::vector<PageImage> pyramid = downsample_pyramid(full);
-      pyramid.insert(pyramid.begin(), std::move(full));
-      const CompressedPage compressed = compress_pyramid(pyramid, settings_.compact_grey_pages);
+      const CompressedPage compressed = compress_page(full, settings_.compact_grey_pages);
       payload.clear();
       const auto kind = static_cast<uint8_t>(compressed.kind);
       append_bytes(payload, &kind, 1);

@@ -20,6 +20,7 @@
 #include <numeric>
 
 #include "deepzine/pages/build.h"
+#include "deepzine/pages/page_chunks.h"
 #include "deepzine/pages/dataset_writer.h"
 #include "deepzine/pages/renderer.h"
 #include "deepzine/util/atomic_file.h"
@@ -356,6 +357,30 @@ TEST(Renderer, PyramidIsOpenCvAreaResizeOfTheFullPage) {
         expected_side /= 2;
       }
     }
+  }
+}
+
+// The render workers' shortcut for grey pages (the pyramid of one channel) stores exactly what the
+// three-channel pyramid stores.
+TEST(Renderer, GreyPagesCompressToTheChunksOfTheirThreeChannelPyramid) {
+  cv::RNG rng(11);
+  for (bool grey : {true, false}) {
+    PageImage page;
+    page.size = 128;
+    page.channels = 3;
+    page.pixels.resize(128 * 128 * 3);
+    for (size_t i = 0; i < page.pixels.size(); i += 3) {
+      const auto v = static_cast<uint8_t>(rng.uniform(0, 256));
+      page.pixels[i] = page.pixels[i + 1] = page.pixels[i + 2] = v;
+      if (!grey && i % 999 == 0) page.pixels[i + 1] = static_cast<uint8_t>(v ^ 1);
+    }
+    std::vector<PageImage> pyramid = downsample_pyramid(page);
+    pyramid.insert(pyramid.begin(), page);
+    const auto reference = deepzine::pages::compress_pyramid(pyramid, true);
+    const auto shortcut = deepzine::pages::compress_page(page, true);
+    EXPECT_EQ(shortcut.kind, grey ? 1 : 3);
+    EXPECT_EQ(shortcut.kind, reference.kind);
+    EXPECT_EQ(shortcut.levels, reference.levels) << (grey ? "grey" : "colour");
   }
 }
 

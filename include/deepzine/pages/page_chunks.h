@@ -22,6 +22,10 @@ struct CompressedPage {
 // channels are equal at every level is stored as one channel when `store_grey_once`.
 CompressedPage compress_pyramid(const std::vector<PageImage>& pyramid, bool store_grey_once);
 
+// The chunks of a full-size page and its pyramid (downsample_pyramid): the same chunks as
+// compress_pyramid of that pyramid, with a grey page's pyramid made from one channel.
+CompressedPage compress_page(const PageImage& full, bool store_grey_once);
+
 // zlib-format deflate of `bytes` (what HDF5's deflate filter reads), with libdeflate when built with
 // it; throws std::runtime_error on failure.
 std::vector<uint8_t> deflate_chunk(const uint8_t* bytes, size_t size);
