@@ -40,11 +40,15 @@ struct Compressor {
 std::vector<uint8_t> deflate_chunk(const uint8_t* bytes, size_t size) {
 #ifdef DEEPZINE_HAVE_LIBDEFLATE
   thread_local Compressor compressor;
+  // The worst case is a little more than the input: deflate into one reused buffer (no zero-filled
+  // megabytes per page) and copy out only what was written.
+  thread_local std::vector<uint8_t> scratch;
   if (!compressor.handle) throw std::runtime_error("cannot allocate a deflate compressor (out of memory)");
-  std::vector<uint8_t> out(libdeflate_zlib_compress_bound(compressor.handle, size));
-  const size_t written = libdeflate_zlib_compress(compressor.handle, bytes, size, out.data(), out.size());
+  const size_t bound = libdeflate_zlib_compress_bound(compressor.handle, size);
+  if (scratch.size() < bound) scratch.resize(bound);
+  const size_t written = libdeflate_zlib_compress(compressor.handle, bytes, size, scratch.data(), bound);
   if (written == 0) throw std::runtime_error("deflating a page failed");
-  out.resize(written);
+  std::vector<uint8_t> out(scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(written));
 #else
   uLongf written = compressBound(static_cast<uLong>(size));
   std::vector<uint8_t> out(written);
