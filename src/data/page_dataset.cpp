@@ -118,11 +118,7 @@ PageColours page_colours(const std::filesystem::path& file) {
 std::vector<int> available_resolutions(const std::filesystem::path& file) {
   H5::Exception::dontPrint();
   // HDF5 opens the file itself: a FIFO would block it forever, a device feed it without end.
-  try {
-    util::require_regular_file(file, "data_hdf5");
-  } catch (const std::runtime_error& e) {
-    throw error(file, e.what());
-  }
+  util::require_regular_file(file, "data_hdf5");  // its message names the key and the file
   std::vector<int> sizes;
   try {
     H5::H5File f(file.string(), H5F_ACC_RDONLY);

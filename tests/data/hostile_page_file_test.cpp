@@ -190,7 +190,11 @@ TEST(HostilePageFile, NonRegularPathsAreRefused) {
       data::available_resolutions(file);
       ADD_FAILURE() << file;
     } catch (const std::runtime_error& e) {
-      EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
+      const std::string what = e.what();
+      EXPECT_NE(what.find("not a regular file"), std::string::npos) << what;
+      // The file is named once, with the key that names it.
+      EXPECT_EQ(what.find(file.string()), what.rfind(file.string())) << what;
+      EXPECT_NE(what.find("data_hdf5 " + file.string()), std::string::npos) << what;
     }
   }
 }
