@@ -78,16 +78,18 @@ int run_stages(const config::Config& cfg, const std::vector<Stage>& only) {
                          {Stage::kInference, [](const config::Config& c) { return torch_stages().run_inference(c); }},
                          {Stage::kInterpolation,
                           [](const config::Config& c) { return torch_stages().run_interpolation(c); }}};
-  if (std::any_of(std::begin(order), std::end(order), [&](const Entry& e) {
-        return e.stage != Stage::kLoadData && stage_selected(cfg, e.stage, only);
-      })) {
-    torch_stages().configure_cpu_threads(cfg);
-  }
   int status = util::kExitOk;
   int ran = 0;
+  bool threads_set = false;
   for (const auto& e : order) {
     if (!stage_selected(cfg, e.stage, only)) continue;
     ++ran;
+    // LibTorch (and its module) only once a stage that uses it is about to run: a run whose
+    // load_data fails, or that only loads data, never pays its start-up.
+    if (e.stage != Stage::kLoadData && !threads_set) {
+      torch_stages().configure_cpu_threads(cfg);
+      threads_set = true;
+    }
     spdlog::info("stage {}: starting", stage_name(e.stage));
     const auto start = std::chrono::steady_clock::now();
     int rc = e.run(cfg);

@@ -231,6 +231,29 @@ TEST_F(Cli, AnInterruptDuringTrainingSavesACheckpointAndExits130) {
   EXPECT_TRUE(fs::exists(models / "4" / "checkpoint.pt")) << out;
 }
 
+// LibTorch's ~0.5 s of static initialisation is paid only by runs that train or sample: a load_data
+// run (and one whose load_data fails before training) never loads it (the dynamic loader's own log).
+TEST_F(Cli, RunsThatDoNotTrainOrSampleNeverLoadLibTorch) {
+  fs::create_directories(dir_ / "pdfs");
+  fs::copy_file(fixtures() / "pdfs" / "R-data.pdf", dir_ / "pdfs" / "R-data.pdf");
+  const std::string common = "download_pdf: False\npdf_directory: " + (dir_ / "pdfs").string() +
+                             "\ndata_hdf5: " + (dir_ / "pages.h5").string() + "\ndata_output_size: 8\n";
+  Result load_only = run("'" + write("load.yaml", "load_data: True\ntrain: False\n" + common).string() + "'",
+                         "LD_DEBUG=files ");
+  EXPECT_EQ(load_only.status, 0) << load_only.output;
+  EXPECT_NE(load_only.output.find("libpoppler"), std::string::npos) << "no loader log:\n" << load_only.output;
+  EXPECT_EQ(load_only.output.find("libtorch"), std::string::npos) << load_only.output;
+  EXPECT_EQ(load_only.output.find("libdeepzine_torch_stages"), std::string::npos) << load_only.output;
+  // Training selected, but load_data fails first (no PDFs): LibTorch is still never loaded.
+  fs::create_directories(dir_ / "empty");
+  Result failed = run("'" + write("fail.yaml", "load_data: True\ntrain: True\noverwrite: True\ndownload_pdf: False\n"
+                                               "pdf_directory: " + (dir_ / "empty").string() + "\ndata_hdf5: " +
+                                               (dir_ / "other.h5").string() + "\n").string() + "'",
+                      "LD_DEBUG=files ");
+  EXPECT_EQ(failed.status, 3) << failed.output;
+  EXPECT_EQ(failed.output.find("libtorch"), std::string::npos) << failed.output;
+}
+
 TEST_F(Cli, NoStageEnabledIsAWarningNotAFailure) {
   fs::path cfg = write("c.yaml", "train: False\n");
   Result r = run("'" + cfg.string() + "'");
