@@ -2,6 +2,7 @@
 
 #include "deepzine/pages/page_file.h"
 #include "deepzine/util/regular_file.h"
+#include "hdf5_probe.h"
 #include "page_file_checks.h"
 
 #include <ATen/Parallel.h>
@@ -115,10 +116,10 @@ PageColours page_colours(const std::filesystem::path& file) {
   return out;
 }
 
-std::vector<int> available_resolutions(const std::filesystem::path& file) {
-  H5::Exception::dontPrint();
-  // HDF5 opens the file itself: a FIFO would block it forever, a device feed it without end.
-  util::require_regular_file(file, "data_hdf5");  // its message names the key and the file
+namespace {
+
+// The data_<size> levels of a regular file (HDF5 walks it here: probe it first).
+std::vector<int> resolutions_of(const std::filesystem::path& file) {
   std::vector<int> sizes;
   try {
     H5::H5File f(file.string(), H5F_ACC_RDONLY);
@@ -136,6 +137,28 @@ std::vector<int> available_resolutions(const std::filesystem::path& file) {
   }
   std::sort(sizes.begin(), sizes.end());
   return sizes;
+}
+
+// What opening the page file makes HDF5 read: the levels, their page counts and the page index.
+void walk_page_file(const std::filesystem::path& file) {
+  const std::vector<int> sizes = resolutions_of(file);
+  if (sizes.empty()) return;
+  H5::H5File f(file.string(), H5F_ACC_RDONLY);
+  const int64_t pages = checked_page_count(f, sizes, file);
+  if (f.nameExists("pages") && f.nameExists(pages::kKindName)) {
+    read_page_kinds(f, file, pages);
+    checks::read_index<int64_t>(f, pages::kRowName, static_cast<uint64_t>(pages), H5::PredType::NATIVE_INT64, file);
+  }
+}
+
+}  // namespace
+
+std::vector<int> available_resolutions(const std::filesystem::path& file) {
+  H5::Exception::dontPrint();
+  // HDF5 opens the file itself: a FIFO would block it forever, a device feed it without end.
+  util::require_regular_file(file, "data_hdf5");  // its message names the key and the file
+  probe_in_child(file, [&file] { walk_page_file(file); });
+  return resolutions_of(file);
 }
 
 struct PageDataset::Impl {

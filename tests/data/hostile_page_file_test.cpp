@@ -215,3 +215,23 @@ TEST(HostilePageFile, FuzzFoundOversizedChunksAreRefused) {
     EXPECT_NE(std::string(e.what()).find("data_4 has chunks of 16187391 along dimension 0"), std::string::npos) << e.what();
   }
 }
+
+// Found by fuzz/fuzz_page_file (CI's runs:2000, session 7): a damaged symbol-table node makes
+// Debian's HDF5 1.10 read address 0 inside H5Gget_info. The file is walked in a forked child first
+// (src/data/hdf5_probe.cpp): the crash there becomes a clear error naming the file, and this process
+// goes on.
+TEST(HostilePageFile, FuzzFoundFileThatCrashesHdf5IsAClearError) {
+  const fs::path file = fs::path(DEEPZINE_TEST_DATA_DIR) / "fuzz_symbol_table_crash.h5";
+  try {
+    data::available_resolutions(file);
+    FAIL() << "read " << file;
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("dataset " + file.string() + ": makes the HDF5 library crash when read (signal 11"),
+              std::string::npos) << what;
+    EXPECT_NE(what.find("rebuild it with load_data"), std::string::npos) << what;
+  }
+  // A sound file is still read after that (and probed once).
+  TempDir dir;
+  EXPECT_THROW(data::available_resolutions(dir / "missing.h5"), std::runtime_error);
+}
