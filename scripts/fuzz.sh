@@ -63,6 +63,16 @@ with h5py.File(f"{seeds}/fuzz_page_file/format1.h5", "w") as f:  # this project'
     f.attrs["format_version"] = 1
 with h5py.File(f"{seeds}/fuzz_page_file/original.h5", "w") as f:  # the original DeepZine's float32
     f.create_dataset("data_4", data=rng.uniform(-1, 1, (2, 4, 4, 3)).astype(np.float32))
+# Superblock 0 pointing at a driver-information block that declares ~4 GiB (HDF5 allocates it).
+drv = f"{seeds}/fuzz_page_file/declares_4gib.h5"
+with h5py.File(drv, "w", libver="earliest") as f:
+    f.create_dataset("data_4", data=np.full((2, 4, 4, 1), 255, np.uint8))
+b = bytearray(open(drv, "rb").read())
+at = len(b)
+b += bytes(4) + struct.pack("<I", 0xFFFFFF00) + b"NCSAmult" + bytes(16)
+struct.pack_into("<Q", b, 48, at)
+struct.pack_into("<Q", b, 40, len(b))
+open(drv, "wb").write(bytes(b))
 # A deepzine checkpoint of a 4x4 generator (latent 4, 4 filters, grey), in the C++ format.
 f4, latent = 4, 4
 g = {"dense.weight": torch.randn(16 * f4, latent), "dense.bias": torch.zeros(f4),
@@ -88,11 +98,16 @@ for t in "${targets[@]}"; do
   corpus=$out/corpus/$t crashes=$out/crashes/$t
   [ "$fresh_corpus" -eq 0 ] || rm -rf "$corpus" "$crashes"
   mkdir -p "$corpus" "$crashes"
-  max_len=65536
+  max_len=65536 malloc_limit=3072
   [ "$t" = fuzz_pdf ] && max_len=262144
+  # HDF5 allocates what a damaged file declares (up to 4 GiB) before checking it; the product walks
+  # page files first in a child whose address space is bounded (src/data/hdf5_probe.cpp), where such an
+  # allocation fails as it would in production. libFuzzer's malloc hook would flag it before the bound
+  # can refuse it: let single allocations through (RSS stays bounded by -rss_limit_mb).
+  [ "$t" = fuzz_page_file ] && malloc_limit=8192
   log=$out/$t.log
   ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    "$out/fuzz/$t" "${limit[@]}" -max_len=$max_len -rss_limit_mb=3072 -timeout=30 \
+    "$out/fuzz/$t" "${limit[@]}" -max_len=$max_len -rss_limit_mb=3072 -malloc_limit_mb=$malloc_limit -timeout=30 \
     -print_final_stats=1 -artifact_prefix="$crashes/" "$corpus" "$seeds/$t" >"$log" 2>&1 || true
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo 0)
   rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo 0)

@@ -90,6 +90,27 @@ std::vector<uint8_t> read_page_kinds(const H5::H5File& f, const std::filesystem:
   return checks::read_index<uint8_t>(f, pages::kKindName, static_cast<uint64_t>(pages), H5::PredType::NATIVE_UINT8, file);
 }
 
+// The page count, checked on every level, and (format 2) each page's kind, with the rows checked too,
+// so that a damaged index stops the train stage before it starts. A file without the index (format 1,
+// the original's) has no kinds.
+struct CheckedIndex {
+  int64_t pages = 0;
+  bool has_index = false;
+  std::vector<uint8_t> kinds;
+};
+
+CheckedIndex read_checked_index(const H5::H5File& f, const std::vector<int>& sizes, const std::filesystem::path& file) {
+  CheckedIndex index;
+  index.pages = checked_page_count(f, sizes, file);
+  index.has_index = f.nameExists("pages") && f.nameExists(pages::kKindName);
+  if (index.has_index) {
+    index.kinds = read_page_kinds(f, file, index.pages);
+    checks::read_index<int64_t>(f, pages::kRowName, static_cast<uint64_t>(index.pages), H5::PredType::NATIVE_INT64,
+                                file);
+  }
+  return index;
+}
+
 }  // namespace
 
 PageColours page_colours(const std::filesystem::path& file) {
@@ -99,11 +120,10 @@ PageColours page_colours(const std::filesystem::path& file) {
   if (sizes.empty()) throw error(file, "has no data_<size> pages; run load_data to create it");
   try {
     H5::H5File f(file.string(), H5F_ACC_RDONLY);
-    const int64_t pages = checked_page_count(f, sizes, file);
-    if (f.nameExists("pages") && f.nameExists(pages::kKindName)) {
-      for (uint8_t k : read_page_kinds(f, file, pages)) (k == 1 ? out.grey : out.colour) += 1;
-      // The rows are checked too, so that a damaged index stops the train stage before it starts.
-      checks::read_index<int64_t>(f, pages::kRowName, static_cast<uint64_t>(pages), H5::PredType::NATIVE_INT64, file);
+    const CheckedIndex index = read_checked_index(f, sizes, file);
+    const int64_t pages = index.pages;
+    if (index.has_index) {
+      for (uint8_t k : index.kinds) (k == 1 ? out.grey : out.colour) += 1;
       return out;
     }
     H5::DataSet view = f.openDataSet(pages::view_name(sizes.front()));
@@ -140,14 +160,14 @@ std::vector<int> resolutions_of(const std::filesystem::path& file) {
 }
 
 // What opening the page file makes HDF5 read: the levels, their page counts and the page index.
+// Its errors are the run's (the probe passes them on), so HDF5's become the project's, naming the file.
 void walk_page_file(const std::filesystem::path& file) {
   const std::vector<int> sizes = resolutions_of(file);
   if (sizes.empty()) return;
-  H5::H5File f(file.string(), H5F_ACC_RDONLY);
-  const int64_t pages = checked_page_count(f, sizes, file);
-  if (f.nameExists("pages") && f.nameExists(pages::kKindName)) {
-    read_page_kinds(f, file, pages);
-    checks::read_index<int64_t>(f, pages::kRowName, static_cast<uint64_t>(pages), H5::PredType::NATIVE_INT64, file);
+  try {
+    read_checked_index(H5::H5File(file.string(), H5F_ACC_RDONLY), sizes, file);
+  } catch (const H5::Exception& e) {
+    throw error(file, "cannot read its levels or page index (" + e.getDetailMsg() + "); rebuild it with load_data");
   }
 }
 

@@ -1,7 +1,6 @@
 #include "deepzine/pages/build.h"
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <deque>
 #include <fstream>
@@ -16,8 +15,7 @@
 #include "deepzine/util/atomic_file.h"
 #include "deepzine/util/cpu.h"
 #include "deepzine/util/progress.h"
-#include "render_jobs.h"
-#include "deepzine/pages/render_pool.h"
+#include "render_jobs.h"  // and deepzine/pages/render_pool.h
 
 namespace deepzine::pages {
 namespace fs = std::filesystem;

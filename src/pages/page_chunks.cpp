@@ -18,6 +18,13 @@ bool all_channels_equal(const PageImage& img) {
   return true;
 }
 
+// The first of three equal channels: what a grey page stores.
+std::vector<uint8_t> first_channel(const PageImage& img) {
+  std::vector<uint8_t> plane(img.pixels.size() / 3);
+  for (size_t p = 0; p < plane.size(); ++p) plane[p] = img.pixels[3 * p];
+  return plane;
+}
+
 std::vector<uint8_t> inflate_exactly(const std::vector<uint8_t>& packed, size_t size) {
   std::vector<uint8_t> out(size);
   uLongf got = static_cast<uLongf>(size);
@@ -69,11 +76,9 @@ CompressedPage compress_pyramid(const std::vector<PageImage>& pyramid, bool stor
     if (grey && channels == 3) grey = all_channels_equal(level);
   }
   page.kind = grey ? 1 : 3;
-  std::vector<uint8_t> plane;
   for (const PageImage& level : pyramid) {
-    if (page.kind == 1 && channels == 3) {  // keep the first of three equal channels
-      plane.resize(level.pixels.size() / 3);
-      for (size_t p = 0; p < plane.size(); ++p) plane[p] = level.pixels[3 * p];
+    if (page.kind == 1 && channels == 3) {
+      const std::vector<uint8_t> plane = first_channel(level);
       page.levels.push_back(deflate_chunk(plane.data(), plane.size()));
     } else {
       page.levels.push_back(deflate_chunk(level.pixels.data(), level.pixels.size()));
@@ -83,23 +88,21 @@ CompressedPage compress_pyramid(const std::vector<PageImage>& pyramid, bool stor
 }
 
 CompressedPage compress_page(const PageImage& full, bool store_grey_once) {
-  if (full.channels != 3 || !store_grey_once || !all_channels_equal(full)) {
-    std::vector<PageImage> pyramid = downsample_pyramid(full);
-    pyramid.insert(pyramid.begin(), full);
-    return compress_pyramid(pyramid, store_grey_once);
-  }
+  CompressedPage page;
+  page.kind = full.channels == 1 || (store_grey_once && all_channels_equal(full)) ? 1 : 3;
   // A grey page: every level of an area-averaged pyramid of three equal channels has three equal
   // channels (equal sums round alike), so the pyramid of one channel is the stored page, made and
   // deflated at a third of the work.
   PageImage plane;
-  plane.size = full.size;
-  plane.channels = 1;
-  plane.pixels.resize(full.pixels.size() / 3);
-  for (size_t p = 0; p < plane.pixels.size(); ++p) plane.pixels[p] = full.pixels[3 * p];
-  CompressedPage page;
-  page.kind = 1;
-  page.levels.push_back(deflate_chunk(plane.pixels.data(), plane.pixels.size()));
-  for (const PageImage& level : downsample_pyramid(plane)) {
+  const PageImage* stored = &full;
+  if (page.kind == 1 && full.channels == 3) {
+    plane.size = full.size;
+    plane.channels = 1;
+    plane.pixels = first_channel(full);
+    stored = &plane;
+  }
+  page.levels.push_back(deflate_chunk(stored->pixels.data(), stored->pixels.size()));
+  for (const PageImage& level : downsample_pyramid(*stored)) {
     page.levels.push_back(deflate_chunk(level.pixels.data(), level.pixels.size()));
   }
   return page;

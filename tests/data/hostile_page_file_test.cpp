@@ -3,12 +3,16 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <H5Cpp.h>
 #include <hdf5.h>
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "deepzine/data/page_dataset.h"
 #include "deepzine/pages/dataset_writer.h"
@@ -234,4 +238,78 @@ TEST(HostilePageFile, FuzzFoundFileThatCrashesHdf5IsAClearError) {
   // A sound file is still read after that (and probed once).
   TempDir dir;
   EXPECT_THROW(data::available_resolutions(dir / "missing.h5"), std::runtime_error);
+}
+
+namespace {
+
+// A small page file whose superblock (version 0) points at a driver-information block declaring
+// 0xFFFFFF00 bytes: Debian's HDF5 1.10 reallocates that much (H5C__load_entry) before finding the
+// file too short. The same class as fuzz_page_file's session-7 findings (a 4 GiB realloc in
+// H5F__super_read).
+fs::path file_declaring_4gib_driver_info(const TempDir& dir) {
+  const fs::path file = dir / "declares_4gib.h5";
+  {
+    H5::H5File f(file.string(), H5F_ACC_TRUNC);  // default creation properties: superblock 0
+    hsize_t dims[4] = {2, 4, 4, 1};
+    H5::DataSpace space(4, dims);
+    std::vector<uint8_t> white(32, 255);
+    f.createDataSet("data_4", H5::PredType::NATIVE_UINT8, space).write(white.data(), H5::PredType::NATIVE_UINT8);
+  }
+  std::string bytes;
+  {
+    std::ifstream in(file, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  EXPECT_EQ(bytes.substr(0, 4), "\x89HDF");
+  EXPECT_EQ(bytes[8], 0) << "superblock version";
+  auto put64 = [&bytes](size_t at, uint64_t value) {
+    for (int i = 0; i < 8; ++i) bytes[at + i] = static_cast<char>((value >> (8 * i)) & 0xFF);
+  };
+  const uint64_t driver_block = bytes.size();
+  bytes += std::string("\0\0\0\0", 4) + std::string("\x00\xFF\xFF\xFF", 4) + "NCSAmult" + std::string(16, '\0');
+  put64(48, driver_block);  // driver information block address
+  put64(40, bytes.size());  // end-of-file address
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+  return file;
+}
+
+uint64_t peak_address_space_kib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmPeak:", 0) == 0) return std::stoull(line.substr(7));
+  }
+  return 0;
+}
+
+}  // namespace
+
+// Class 5 inside HDF5 itself: what a file declares is allocated before HDF5 checks it. The file is
+// walked first in a child whose address space may grow by 1 GiB plus the file's size; this process
+// never lets HDF5 walk a file that failed there. Checked in a fresh process (fork resets VmPeak).
+TEST(HostilePageFile, Hdf5AllocatingWhatTheFileDeclaresIsBoundedAndAClearError) {
+  TempDir dir;
+  const fs::path file = file_declaring_4gib_driver_info(dir);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const uint64_t before = peak_address_space_kib();
+    int code = 0;
+    try {
+      data::available_resolutions(file);
+      code = 10;  // read as if sound
+    } catch (const std::runtime_error& e) {
+      const std::string what = e.what();
+      if (what.find("dataset " + file.string() + ":") == std::string::npos) code = 11;
+      if (what.find("load_data") == std::string::npos) code = 12;
+    }
+    const uint64_t grew_kib = peak_address_space_kib() - before;
+    if (code == 0 && grew_kib > (uint64_t{1} << 20)) code = 13;  // more than 1 GiB
+    _exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "10: read as sound; 11: file not named; 12: no advice; 13: this process's "
+                                       "address space grew by more than 1 GiB (HDF5 allocated what the file declares)";
 }
