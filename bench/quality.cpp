@@ -4,6 +4,8 @@
 // Usage: quality PAGES.h5 OUT_DIR [--res 32] [--steps 400] [--batch 16] [--latent 32] [--max-filter 32]
 //                [--channels 1] [--samples 512] [--seed 1] [--augment translation,cutout,color] [--lr 0.003]
 //                [--reference bench/pggan_reference_train.py] [--skip-reference]
+//                [--reference-samples FILE.npy]  (the reference's samples from a run of it started
+//                                                 separately with the same options, e.g. on another core)
 #include <torch/torch.h>
 
 #include <chrono>
@@ -11,6 +13,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <thread>
 
 #include "deepzine/data/page_dataset.h"
 #include "deepzine/imageio/png.h"
@@ -36,6 +39,24 @@ torch::Tensor read_pages(const fs::path& file, int res, int channels, int count,
   d.channels = channels;
   data::PageDataset reader(d);
   return reader.next_batch();
+}
+
+// Every page of `file` once, in a shuffled order.
+torch::Tensor read_all_pages(const fs::path& file, int res, int channels, uint64_t seed) {
+  data::PageDatasetOptions d;
+  d.file = file;
+  d.resolution = res;
+  d.seed = seed;
+  d.channels = channels;
+  d.batch_size = static_cast<int>(data::PageDataset(d).size());
+  data::PageDataset reader(d);
+  return reader.next_batch();
+}
+
+// `count` pages drawn (with replacement) from `pages`.
+torch::Tensor draw(const torch::Tensor& pages, int count, uint64_t seed) {
+  auto rng = at::make_generator<at::CPUGeneratorImpl>(seed);
+  return pages.index_select(0, torch::randint(pages.size(0), {count}, rng, torch::kLong));
 }
 
 double mean_swd(const torch::Tensor& a, const torch::Tensor& b) {
@@ -69,7 +90,7 @@ int main(int argc, char** argv) {
                                          {"--latent", "32"},      {"--max-filter", "32"}, {"--channels", "1"},
                                          {"--samples", "512"},    {"--seed", "1"},      {"--augment", "translation,cutout,color"}, {"--augment-p", "0.25"},
                                          {"--lr", "0.003"},       {"--reference", "bench/pggan_reference_train.py"},
-                                         {"--skip-reference", "0"}};
+                                         {"--skip-reference", "0"}, {"--reference-samples", ""}};
   for (int i = 3; i < argc; ++i) {
     std::string key = argv[i];
     if (key == "--skip-reference") arg[key] = "1";
@@ -135,7 +156,21 @@ int main(int argc, char** argv) {
 
   torch::Tensor reference;
   double reference_seconds = 0;
-  if (arg["--skip-reference"] != "1") {
+  if (!arg["--reference-samples"].empty()) {
+    const fs::path npy = arg["--reference-samples"];
+    // The separately started reference may still be training: wait for its file to appear and settle.
+    std::error_code ec;
+    bool said = false;
+    for (uintmax_t last = 0;;) {
+      const uintmax_t now = fs::exists(npy, ec) ? fs::file_size(npy, ec) : 0;
+      if (now > 0 && now == last) break;
+      if (!said) std::fprintf(stderr, "quality: waiting for %s\n", npy.c_str());
+      said = true;
+      last = now;
+      std::this_thread::sleep_for(std::chrono::seconds(5));
+    }
+    reference = sample::read_npy(npy).view({samples, channels, res, res});
+  } else if (arg["--skip-reference"] != "1") {
     const fs::path npy = out / "reference_samples.npy";
     const std::string cmd = "/usr/bin/python3 '" + arg["--reference"] + "' '" + pages.string() + "' '" + npy.string() +
                             "' --resolution " + arg["--res"] + " --steps-per-stage " + arg["--steps"] + " --batch " +
@@ -152,25 +187,39 @@ int main(int argc, char** argv) {
     reference = sample::read_npy(npy).view({samples, channels, res, res});
   }
 
+  // Real vs real, two ways. Resampling: two draws of `samples` from every page (with a few hundred
+  // pages they share most pages, so this floor is what memorising the corpus would score). Disjoint
+  // halves: draws from two halves of the corpus with no page in common, i.e. two independent samples of
+  // the pages' distribution; fakes are scored against the first half's draw, as a new real page is.
   torch::Tensor real_a = read_pages(pages, res, channels, samples, 1001);
   torch::Tensor real_b = read_pages(pages, res, channels, samples, 2002);
+  const torch::Tensor all = read_all_pages(pages, res, channels, 3003);
+  const int64_t half = all.size(0) / 2;
+  const torch::Tensor half_a = draw(all.slice(0, 0, half), samples, 4004);
+  const torch::Tensor half_b = draw(all.slice(0, half, 2 * half), samples, 5005);
   write_sheet(out / "reals_sheet.png", real_a);
   write_sheet(out / "deepzine_sheet.png", ours);
   const double swd_ours = mean_swd(real_a, ours), swd_real = mean_swd(real_a, real_b);
+  const double swd_ours_half = mean_swd(half_a, ours), swd_halves = mean_swd(half_a, half_b);
   std::printf("\nquality: %s, %dx%d, %lld steps/stage, batch %s, latent %s, max_filter %s, %d channel(s), "
               "augment %s (p %s), lr %s; %lld images each; SWD x1e3 (mean of levels) of %d samples vs %d reals\n",
               pages.string().c_str(), res, res, static_cast<long long>(o.schedule.iterations_per_stage),
               arg["--batch"].c_str(), arg["--latent"].c_str(), arg["--max-filter"].c_str(), channels,
               o.augment.describe().c_str(), arg["--augment-p"].c_str(), arg["--lr"].c_str(), static_cast<long long>(images), samples, samples);
   const double real_spread = spread(real_a);
-  std::printf("  %-38s %10s %14s %10s\n", "", "SWD", "spread/reals'", "seconds");
-  std::printf("  %-38s %10.2f %14.2f %10.1f\n", "deepzine", swd_ours, spread(ours) / real_spread, our_seconds);
+  std::printf("  %-38s %10s %14s %14s %10s\n", "", "SWD", "SWD vs half A", "spread/reals'", "seconds");
+  std::printf("  %-38s %10.2f %14.2f %14.2f %10.1f\n", "deepzine", swd_ours, swd_ours_half, spread(ours) / real_spread,
+              our_seconds);
   if (reference.defined()) {
     write_sheet(out / "reference_sheet.png", reference);
-    std::printf("  %-38s %10.2f %14.2f %10.1f\n", "reference (PyTorch, pggan_reference)", mean_swd(real_a, reference),
-                spread(reference) / real_spread, reference_seconds);
+    std::printf("  %-38s %10.2f %14.2f %14.2f %10.1f\n", "reference (PyTorch, pggan_reference)",
+                mean_swd(real_a, reference), mean_swd(half_a, reference), spread(reference) / real_spread,
+                reference_seconds);
   }
-  std::printf("  %-38s %10.2f %14.2f\n", "real vs real", swd_real, spread(real_b) / real_spread);
+  std::printf("  %-38s %10.2f %14s %14.2f\n", "real vs real (two draws of all pages)", swd_real, "",
+              spread(real_b) / real_spread);
+  std::printf("  %-38s %10s %14.2f %14.2f   (%lld pages each)\n", "real vs real (disjoint halves)", "", swd_halves,
+              spread(half_b) / real_spread, static_cast<long long>(half));
   std::printf("sheets: %s/{deepzine,reference,reals}_sheet.png\n", out.string().c_str());
   return 0;
 }
