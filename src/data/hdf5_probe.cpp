@@ -15,6 +15,8 @@
 #include <string>
 #include <tuple>
 
+#include "deepzine/util/fd_write.h"
+
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define DEEPZINE_ASAN 1
@@ -64,16 +66,6 @@ void bound_child_memory(off_t file_size) {
   setrlimit(RLIMIT_AS, &limit);
 }
 
-void write_all(int fd, const std::string& text) {
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    done += static_cast<size_t>(n);
-  }
-}
-
 std::string read_all(int fd) {
   std::string text;
   char buffer[512];
@@ -96,7 +88,8 @@ std::string read_all(int fd) {
   try {
     walk();
   } catch (const std::exception& e) {
-    write_all(message_fd, e.what());
+    const std::string message = e.what();
+    util::write_fully(message_fd, message.data(), message.size());
     code = kWalkThrew;
   } catch (...) {
     code = kWalkThrew;

@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "deepzine/util/fd_write.h"
+
 namespace deepzine::pages {
 namespace {
 
@@ -25,22 +27,9 @@ struct Header {
   uint64_t size = 0;
 };
 
-// Writes all of `size` bytes; false when the other end is gone.
-bool write_all(int fd, const void* bytes, size_t size) {
-  const char* at = static_cast<const char*>(bytes);
-  while (size > 0) {
-    const ssize_t n = ::write(fd, at, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    at += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
 // In a worker: the parent is gone, so there is nothing more to do.
 void write_all_or_exit(int fd, const void* bytes, size_t size) {
-  if (!write_all(fd, bytes, size)) _exit(1);
+  if (!util::write_fully(fd, bytes, size)) _exit(1);
 }
 
 // True when a whole job arrived, false at end of file (the parent closed the pipe or is gone).
@@ -171,7 +160,7 @@ void RenderPool::submit(const Job& job) {
     w.last_heard = std::chrono::steady_clock::now();
     // A dead worker's pipe fails here (EPIPE: SIGPIPE is ignored while the pool lives); poll()
     // then sees its end of file and reports the job lost.
-    write_all(w.job_fd, &job, sizeof job);
+    util::write_fully(w.job_fd, &job, sizeof job);
     return;
   }
   throw std::logic_error("RenderPool::submit: no idle worker");

@@ -1,5 +1,7 @@
 #include "deepzine/util/atomic_file.h"
 
+#include "deepzine/util/fd_write.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -62,17 +64,11 @@ void write_file_atomic(const fs::path& path, std::string_view bytes) {
   const fs::path& temp = file.temp_path();
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw std::runtime_error("cannot write " + temp.string() + ": " + std::strerror(errno));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      ::close(fd);
-      throw std::runtime_error("write failed for " + path.string() + ": " + std::strerror(err) +
-                               (err == ENOSPC ? " (the disk is full; free space and rerun)" : ""));
-    }
-    done += static_cast<size_t>(n);
+  if (!write_fully(fd, bytes.data(), bytes.size())) {
+    const int err = errno;
+    ::close(fd);
+    throw std::runtime_error("write failed for " + path.string() + ": " + std::strerror(err) +
+                             (err == ENOSPC ? " (the disk is full; free space and rerun)" : ""));
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     throw std::runtime_error("write failed for " + path.string() + ": " + std::strerror(errno));
