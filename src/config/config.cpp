@@ -14,13 +14,18 @@
 
 namespace deepzine::config {
 namespace detail {
+namespace {
+constexpr size_t kShownKeyLength = 80;
+}  // namespace
 
 void Problems::add(const YAML::Mark& mark, const std::string& key, const std::string& what) {
   std::string where = file;
   const auto set = from_set.find(key);
   if (set != from_set.end()) where = "--set " + set->second;
   else if (!mark.is_null()) where += ":" + std::to_string(mark.line + 1);
-  messages.push_back(where + ": key '" + key + "': " + what);
+  // A key of a damaged file may be any length: name it by its start.
+  const std::string shown = key.size() <= kShownKeyLength ? key : key.substr(0, kShownKeyLength) + "...";
+  messages.push_back(where + ": key '" + shown + "': " + what);
 }
 
 }  // namespace detail
@@ -28,31 +33,45 @@ void Problems::add(const YAML::Mark& mark, const std::string& key, const std::st
 namespace {
 using detail::Problems;
 
-size_t edit_distance(const std::string& a, const std::string& b) {
+constexpr size_t kMostProblemsShown = 50;
+
+// Levenshtein distance of a and b, or any value above `cutoff` once it must exceed it (every
+// later row's minimum is at least this row's).
+size_t edit_distance(const std::string& a, const std::string& b, size_t cutoff) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
   for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
   for (size_t i = 1; i <= a.size(); ++i) {
     cur[0] = i;
+    size_t row_min = cur[0];
     for (size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      const size_t substitute = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min(substitute, std::min(prev[j], cur[j - 1]) + 1);
+      row_min = std::min(row_min, cur[j]);
     }
+    if (row_min > cutoff) return row_min;
     std::swap(prev, cur);
   }
   return prev[b.size()];
 }
 
+// The known key nearest to a misspelt one, or "" when none is a plausible typo. The distance is at
+// least the difference of the lengths, so names too short or too long are never compared: a key of
+// thousands of characters (a damaged or hostile file) costs nothing instead of seconds.
 std::string closest_key(const std::string& key) {
+  const size_t limit = std::max<size_t>(3, key.size() / 3);
   std::string best;
-  size_t best_d = std::string::npos;
+  size_t best_d = limit + 1;
   for (const auto& def : detail::key_table()) {
-    size_t d = edit_distance(key, def.info.name);
+    const std::string& name = def.info.name;
+    const size_t length_gap = key.size() > name.size() ? key.size() - name.size() : name.size() - key.size();
+    if (length_gap >= best_d) continue;
+    const size_t d = edit_distance(key, name, best_d - 1);
     if (d < best_d) {
       best_d = d;
-      best = def.info.name;
+      best = name;
     }
   }
-  // Only suggest when the typo is plausible.
-  return best_d <= std::max<size_t>(3, key.size() / 3) ? best : std::string();
+  return best;  // only a plausible typo: within `limit`
 }
 
 const detail::KeyDef* find_key(const std::string& name) {
@@ -239,7 +258,10 @@ void apply_override(YAML::Node& root, const Override& o, Problems& p) {
 [[noreturn]] void fail(const Problems& p) {
   std::string msg = p.messages.size() == 1 ? "invalid config: " : "invalid config (" +
                                                  std::to_string(p.messages.size()) + " problems):";
-  for (const auto& m : p.messages) msg += (p.messages.size() == 1 ? "" : "\n  ") + m;
+  // Every problem of a hand-written file, but not the thousands a damaged one may hold.
+  const size_t shown = std::min(p.messages.size(), kMostProblemsShown);
+  for (size_t i = 0; i < shown; ++i) msg += (p.messages.size() == 1 ? "" : "\n  ") + p.messages[i];
+  if (shown < p.messages.size()) msg += "\n  ... and " + std::to_string(p.messages.size() - shown) + " more";
   throw util::ConfigError(msg);
 }
 
@@ -285,7 +307,8 @@ Config parse_config(const std::string& text, const std::filesystem::path& file, 
     lines.marks[key] = kv.first.Mark();
     const detail::KeyDef* def = find_key(key);
     if (!def) {
-      std::string hint = closest_key(key);
+      // A hint only for the problems the message shows.
+      const std::string hint = p.messages.size() < kMostProblemsShown ? closest_key(key) : std::string();
       p.add(kv.first.Mark(), key, "unknown key" + (hint.empty() ? std::string() : " (did you mean " + hint + "?)"));
       continue;
     }

@@ -104,6 +104,21 @@ TEST_F(ConfigFile, UnknownKeyNamesFileLineAndClosestKey) {
   EXPECT_NE(msg.find("did you mean learning_rate?"), std::string::npos) << msg;
 }
 
+// A damaged file with thousands of unknown, huge keys: a bounded message that still names the first
+// ones by file and line, the key cut to its start, and the count of the rest; typos still get a hint.
+TEST_F(ConfigFile, ManyHugeUnknownKeysGiveABoundedMessage) {
+  std::string text = "learnin_rate: 0.001\n";
+  // Explicit keys ("? KEY"): YAML allows implicit ones only up to 1024 characters.
+  for (int i = 0; i < 2000; ++i) text += "? k" + std::to_string(i) + std::string(5000, 'x') + "\n: 1\n";
+  const std::string msg = error_of(text);
+  EXPECT_NE(msg.find("config.yaml:1: key 'learnin_rate': unknown key (did you mean learning_rate?)"),
+            std::string::npos) << msg.substr(0, 400);
+  EXPECT_NE(msg.find("config.yaml:2: key 'k0xxx"), std::string::npos) << msg.substr(0, 400);
+  EXPECT_NE(msg.find("... and 1951 more"), std::string::npos) << msg.substr(msg.size() > 200 ? msg.size() - 200 : 0);
+  EXPECT_LT(msg.size(), 20000u);  // 50 problems of at most ~120 characters each
+  EXPECT_EQ(msg.find(std::string(100, 'x')), std::string::npos);
+}
+
 TEST_F(ConfigFile, WrongTypeNamesKeyLineAndWhatIsAllowed) {
   std::string msg = error_of("batch_size: sixteen\n");
   EXPECT_NE(msg.find("config.yaml:1"), std::string::npos) << msg;
