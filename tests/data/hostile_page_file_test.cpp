@@ -313,3 +313,40 @@ TEST(HostilePageFile, Hdf5AllocatingWhatTheFileDeclaresIsBoundedAndAClearError) 
   EXPECT_EQ(WEXITSTATUS(status), 0) << "10: read as sound; 11: file not named; 12: no advice; 13: this process's "
                                        "address space grew by more than 1 GiB (HDF5 allocated what the file declares)";
 }
+
+// A store whose chunks were never written (fuzz_page_file found it): the reader thread's HDF5
+// failure is this project's error naming the file, and HDF5 prints nothing of its own.
+TEST(HostilePageFile, UnwrittenChunksAreAnErrorWithoutHdf5Diagnostics) {
+  TempDir dir;
+  const fs::path file = valid_file(dir, "unwritten.h5");
+  {
+    H5::H5File f(file.string(), H5F_ACC_RDWR);
+    const std::string store = "pages/grey_" + std::to_string(kSize);
+    H5::DataSet old = f.openDataSet(store);
+    H5::DataSpace space = old.getSpace();
+    std::vector<hsize_t> dims(static_cast<size_t>(space.getSimpleExtentNdims()));
+    space.getSimpleExtentDims(dims.data());
+    H5::DataType type = old.getDataType();
+    f.unlink(store);
+    H5::DSetCreatPropList chunked;
+    std::vector<hsize_t> chunk = dims;
+    chunk[0] = 1;
+    chunked.setChunk(static_cast<int>(chunk.size()), chunk.data());
+    chunked.setDeflate(1);
+    chunked.setAllocTime(H5D_ALLOC_TIME_INCR);
+    f.createDataSet(store, type, space, chunked);  // no chunk written
+  }
+  testing::internal::CaptureStderr();
+  try {
+    data::PageDataset dataset(options(file));
+    for (int i = 0; i < 4; ++i) dataset.next_batch();
+    ADD_FAILURE() << "read a store without chunks";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(file.string()), std::string::npos) << e.what();
+    const std::string what = e.what();
+    EXPECT_TRUE(what.find("cannot locate the chunk") != std::string::npos ||
+                what.find("cannot read page") != std::string::npos) << what;
+  }
+  const std::string printed = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(printed.find("HDF5-DIAG"), std::string::npos) << printed;
+}
