@@ -92,6 +92,11 @@ cp tests/model/data/fuzz_*.pt "$seeds/fuzz_checkpoint/" 2>/dev/null || true
 cp tests/data/data/fuzz_*.h5 "$seeds/fuzz_page_file/" 2>/dev/null || true
 
 # ---- run
+# The targets that parse files write each input to a scratch file: on a tmpfs that is a memory copy,
+# on a disk a block write per input (fuzz_tf_checkpoint: 16,500 execs/s on /dev/shm vs 2,500 on ext4).
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
+  export TMPDIR=/dev/shm
+fi
 summary=()
 status=0
 for t in "${targets[@]}"; do
@@ -105,8 +110,13 @@ for t in "${targets[@]}"; do
   # allocation fails as it would in production. libFuzzer's malloc hook would flag it before the bound
   # can refuse it: let single allocations through (RSS stays bounded by -rss_limit_mb).
   [ "$t" = fuzz_page_file ] && malloc_limit=8192
+  # fuzz_page_file forks the product's HDF5 probe for every input, and a fork copies the page tables
+  # of all this process's memory: a small quarantine (freed memory ASan holds back to catch
+  # use-after-free) halves that (12 -> 23 execs/s).
+  asan=detect_leaks=0:allocator_may_return_null=1
+  [ "$t" = fuzz_page_file ] && asan=$asan:quarantine_size_mb=4
   log=$out/$t.log
-  ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ASAN_OPTIONS=$asan UBSAN_OPTIONS=print_stacktrace=1 \
     "$out/fuzz/$t" "${limit[@]}" -max_len=$max_len -rss_limit_mb=3072 -malloc_limit_mb=$malloc_limit -timeout=30 \
     -print_final_stats=1 -artifact_prefix="$crashes/" "$corpus" "$seeds/$t" >"$log" 2>&1 || true
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo 0)

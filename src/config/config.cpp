@@ -34,6 +34,7 @@ namespace {
 using detail::Problems;
 
 constexpr size_t kMostProblemsShown = 50;
+constexpr int kMostHints = 10;
 
 // Levenshtein distance of a and b, or any value above `cutoff` once it must exceed it (every
 // later row's minimum is at least this row's).
@@ -302,13 +303,14 @@ Config parse_config(const std::string& text, const std::filesystem::path& file, 
   Config cfg;
   cfg.source_file = file;
   Lines lines;
+  int unknown_keys = 0;
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     lines.marks[key] = kv.first.Mark();
     const detail::KeyDef* def = find_key(key);
     if (!def) {
-      // A hint only for the problems the message shows.
-      const std::string hint = p.messages.size() < kMostProblemsShown ? closest_key(key) : std::string();
+      // A hint for the first few unknown keys only: a file with dozens is not a file of typos.
+      const std::string hint = ++unknown_keys <= kMostHints ? closest_key(key) : std::string();
       p.add(kv.first.Mark(), key, "unknown key" + (hint.empty() ? std::string() : " (did you mean " + hint + "?)"));
       continue;
     }
