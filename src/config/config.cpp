@@ -305,7 +305,11 @@ Config parse_config(const std::string& text, const std::filesystem::path& file, 
   Lines lines;
   int unknown_keys = 0;
   for (const auto& kv : root) {
-    const std::string key = kv.first.as<std::string>();
+    if (!kv.first.IsScalar()) {  // "[a, b]: 1" or "{a: b}: 1": YAML allows it, a config does not
+      p.add(kv.first.Mark(), "(a list or map)", "is not a key name; each line of a config is 'name: value'");
+      continue;
+    }
+    const std::string key = kv.first.Scalar();
     lines.marks[key] = kv.first.Mark();
     const detail::KeyDef* def = find_key(key);
     if (!def) {

@@ -104,6 +104,14 @@ TEST_F(ConfigFile, UnknownKeyNamesFileLineAndClosestKey) {
   EXPECT_NE(msg.find("did you mean learning_rate?"), std::string::npos) << msg;
 }
 
+// A list or a map where a key belongs (fuzz_config found the first: it ended the process with
+// yaml-cpp's "bad conversion"): a config error naming the line.
+TEST_F(ConfigFile, AListOrMapAsAKeyIsAConfigError) {
+  const std::string msg = error_of("train: False\n[a, b]: 1\n{x: y}: 2\n");
+  EXPECT_NE(msg.find("config.yaml:2: key '(a list or map)': is not a key name"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("config.yaml:3: key '(a list or map)'"), std::string::npos) << msg;
+}
+
 // A damaged file with thousands of unknown, huge keys: a bounded message that still names the first
 // ones by file and line, the key cut to its start, and the count of the rest; typos still get a hint.
 TEST_F(ConfigFile, ManyHugeUnknownKeysGiveABoundedMessage) {
