@@ -406,10 +406,11 @@ struct PageDataset::Impl {
   }
 
   void run() {
-    // HDF5 (thread-safe build) keeps its error printing per thread: this reader thread's failures
-    // become this project's errors, never HDF5-DIAG dumps on the terminal.
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     try {
+      // As the opening thread does (walk_page_file): HDF5 (thread-safe build) keeps its error
+      // printing per thread, and this reader thread's failures must be this project's errors, never
+      // HDF5-DIAG dumps on the terminal.
+      H5::Exception::dontPrint();
       // Skip start_batch batches: whole epochs by arithmetic, then a part of one.
       const int64_t per_epoch = static_cast<int64_t>(epoch_order(0).size());
       const int64_t skipped = opt.start_batch * opt.batch_size;

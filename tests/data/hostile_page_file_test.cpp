@@ -342,8 +342,8 @@ TEST(HostilePageFile, UnwrittenChunksAreAnErrorWithoutHdf5Diagnostics) {
     for (int i = 0; i < 4; ++i) dataset.next_batch();
     ADD_FAILURE() << "read a store without chunks";
   } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find(file.string()), std::string::npos) << e.what();
     const std::string what = e.what();
+    EXPECT_NE(what.find(file.string()), std::string::npos) << what;
     EXPECT_TRUE(what.find("cannot locate the chunk") != std::string::npos ||
                 what.find("cannot read page") != std::string::npos) << what;
   }
