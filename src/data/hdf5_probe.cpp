@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -78,10 +79,22 @@ std::string read_all(int fd) {
   return text.substr(0, kMaxMessage);
 }
 
+// A crash here is contained and reported by the parent: it must not leave a core file (as large as
+// this process) in the user's working directory, whatever their `ulimit -c`.
+void no_core_file() {
+  rlimit none{0, 0};
+  setrlimit(RLIMIT_CORE, &none);
+}
+
 [[noreturn]] void run_child(int message_fd, off_t file_size, const std::function<void()>& walk) {
+  no_core_file();
 #ifdef DEEPZINE_ASAN
   // Under a fuzzer, the child's crash is the finding this guards against, not a crash of the run.
   __sanitizer_set_death_callback(nullptr);
+  // HDF5's own crashes die by their signal, as without a sanitizer, instead of printing a sanitizer
+  // report (and starting a symbolizer) for a crash the parent reports anyway. Memory errors that the
+  // sanitizer detects in instrumented code are still printed.
+  for (int signal_number : {SIGSEGV, SIGBUS, SIGFPE, SIGILL}) std::signal(signal_number, SIG_DFL);
 #endif
   bound_child_memory(file_size);
   int code = kWalked;
