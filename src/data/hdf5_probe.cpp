@@ -16,6 +16,7 @@
 #include <string>
 #include <tuple>
 
+#include "deepzine/util/child_process.h"
 #include "deepzine/util/fd_write.h"
 
 #if defined(__has_feature)
@@ -79,15 +80,8 @@ std::string read_all(int fd) {
   return text.substr(0, kMaxMessage);
 }
 
-// A crash here is contained and reported by the parent: it must not leave a core file (as large as
-// this process) in the user's working directory, whatever their `ulimit -c`.
-void no_core_file() {
-  rlimit none{0, 0};
-  setrlimit(RLIMIT_CORE, &none);
-}
-
 [[noreturn]] void run_child(int message_fd, off_t file_size, const std::function<void()>& walk) {
-  no_core_file();
+  util::disable_core_dumps();
 #ifdef DEEPZINE_ASAN
   // Under a fuzzer, the child's crash is the finding this guards against, not a crash of the run.
   __sanitizer_set_death_callback(nullptr);

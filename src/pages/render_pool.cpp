@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "deepzine/util/child_process.h"
 #include "deepzine/util/fd_write.h"
 
 namespace deepzine::pages {
@@ -123,6 +124,7 @@ void RenderPool::spawn(Worker& w) {
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the run
     if (getppid() != parent) _exit(1);
+    util::disable_core_dumps();        // a poppler crash costs its page, not a core file in the cwd
     signal(SIGINT, SIG_IGN);           // Ctrl-C is the parent's to handle
     signal(SIGTERM, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);          // the parent is gone: end quietly

@@ -16,6 +16,7 @@
 
 #include "deepzine/data/page_dataset.h"
 #include "deepzine/pages/dataset_writer.h"
+#include "support/core_dumps.h"
 #include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
@@ -243,25 +244,15 @@ TEST(HostilePageFile, FuzzFoundFileThatCrashesHdf5IsAClearError) {
 // The probe's contained crash leaves no core file in the working directory, even for a user whose
 // `ulimit -c` allows them (the core would be as large as the process).
 TEST(HostilePageFile, ACrashContainedByTheProbeLeavesNoCoreFile) {
-  std::ifstream pattern_file("/proc/sys/kernel/core_pattern");
-  std::string pattern;
-  std::getline(pattern_file, pattern);
-  rlimit saved{};
-  ASSERT_EQ(getrlimit(RLIMIT_CORE, &saved), 0);
-  if (pattern.empty() || pattern[0] == '|' || pattern.find('/') != std::string::npos || saved.rlim_max == 0) {
-    GTEST_SKIP() << "cores do not go to the working directory here (core_pattern '" << pattern << "')";
-  }
-  rlimit allowed{saved.rlim_max, saved.rlim_max};
-  ASSERT_EQ(setrlimit(RLIMIT_CORE, &allowed), 0);
   TempDir dir;
-  const fs::path previous = fs::current_path();
-  fs::current_path(dir.path());
-  const fs::path file = fs::path(DEEPZINE_TEST_DATA_DIR) / "fuzz_symbol_table_crash.h5";
-  EXPECT_THROW(data::available_resolutions(file), std::runtime_error);
-  fs::current_path(previous);
-  setrlimit(RLIMIT_CORE, &saved);
   std::vector<std::string> left;
-  for (const auto& entry : fs::directory_iterator(dir.path())) left.push_back(entry.path().filename().string());
+  {
+    testing_support::CoreDumpsIntoFolder cores(dir.path());
+    if (!cores.possible()) GTEST_SKIP() << "cores do not go to the working directory (" << cores.core_pattern() << ")";
+    const fs::path file = fs::path(DEEPZINE_TEST_DATA_DIR) / "fuzz_symbol_table_crash.h5";
+    EXPECT_THROW(data::available_resolutions(fs::absolute(file)), std::runtime_error);
+    left = cores.left();
+  }
   EXPECT_TRUE(left.empty()) << "left in the working directory: " << left.front();
 }
 

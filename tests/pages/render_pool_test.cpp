@@ -13,6 +13,9 @@
 #include <string>
 #include <thread>
 
+#include "support/core_dumps.h"
+#include "support/temp_dir.h"
+
 using deepzine::pages::Job;
 using deepzine::pages::JobReply;
 using deepzine::pages::RenderPool;
@@ -90,6 +93,23 @@ TEST(RenderPool, CrashesHangsAndErrorsCostOnlyTheirJob) {
   // Three workers died (3, 5, 8) and were replaced; an escaped exception (7) kept its worker.
   EXPECT_GE(out.worker_pids.size(), 4u);
   EXPECT_LE(out.worker_pids.size(), 5u);
+}
+
+// A worker's crash (a poppler bug on a hostile PDF) costs its page, not a core file in the user's
+// working directory, whatever their `ulimit -c`.
+TEST(RenderPool, ACrashingWorkerLeavesNoCoreFile) {
+  deepzine::testing_support::TempDir dir;
+  std::vector<std::string> left;
+  {
+    deepzine::testing_support::CoreDumpsIntoFolder cores(dir.path());
+    if (!cores.possible()) GTEST_SKIP() << "cores do not go to the working directory (" << cores.core_pattern() << ")";
+    RenderPool pool(1, std::chrono::seconds(30), [](const Job&, JobReply&) { raise(SIGSEGV); });
+    const Outcome out = run_all(pool, 1);
+    ASSERT_EQ(out.lost.size(), 1u);
+    EXPECT_NE(out.lost.at(0).find("crashed (signal 11"), std::string::npos) << out.lost.at(0);
+    left = cores.left();
+  }
+  EXPECT_TRUE(left.empty()) << "left in the working directory: " << left.front();
 }
 
 TEST(RenderPool, WorkersEndWithThePool) {
