@@ -142,18 +142,22 @@ void validate(const Config& c, const Lines& l, Problems& p) {
                                                                              : c.filter_num_reduction_transition_size;
     check_power_of_two(p, l, key, v);
   }
+  bool depths_in_range = true;
   for (const char* key : {"starting_depth", "progressive_depth"}) {
     auto v = key == std::string("starting_depth") ? c.starting_depth : c.progressive_depth;
     if (v && (*v < 1 || *v > 13)) {
       p.add(l.of(key), key, std::to_string(*v) + " is out of range (allowed: 1 to 13; depth d means size 2^(d+1))");
+      depths_in_range = false;
     }
   }
-  const int out = c.output_size(), start = c.starting_size();
+  // The sizes below come from the depths (2^(d+1)): only depths in range give sizes (fuzz_config found
+  // `progressive_depth: 61` shifting past an int, and a bogus "larger than data_output_size" after).
+  const int out = depths_in_range ? c.output_size() : 0, start = depths_in_range ? c.starting_size() : 0;
   if (p.messages.empty() && start > out) {
     p.add(l.of("gan_starting_size"), "gan_starting_size",
           std::to_string(start) + " is larger than gan_output_size " + std::to_string(out));
   }
-  if (c.load_data && c.train && c.convert_pdf && out > c.data_output_size) {
+  if (depths_in_range && c.load_data && c.train && c.convert_pdf && out > c.data_output_size) {
     p.add(l.of("gan_output_size"), "gan_output_size",
           std::to_string(out) + " is larger than data_output_size " + std::to_string(c.data_output_size) +
               ": the data loaded would not contain " + std::to_string(out) + "x" + std::to_string(out) +

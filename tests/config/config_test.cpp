@@ -112,6 +112,18 @@ TEST_F(ConfigFile, AListOrMapAsAKeyIsAConfigError) {
   EXPECT_NE(msg.find("config.yaml:3: key '(a list or map)'"), std::string::npos) << msg;
 }
 
+// Found by fuzz_config (session 10): a depth out of range was still turned into a size (1 << 62, past
+// an int: undefined), which added a bogus "gan_output_size 1073741824 is larger than data_output_size".
+TEST_F(ConfigFile, DepthsOutOfRangeGiveOnlyTheirOwnProblem) {
+  const std::string msg = error_of("load_data: True\ntrain: True\ndownload_pdf: False\npdf_directory: pdfs\n"
+                                   "data_hdf5: pages.h5\nprogressive_depth: 61\nstarting_depth: 40\n");
+  EXPECT_NE(msg.find("config.yaml:6: key 'progressive_depth': 61 is out of range (allowed: 1 to 13"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("config.yaml:7: key 'starting_depth': 40 is out of range"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("(2 problems)"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("larger than"), std::string::npos) << msg;
+}
+
 // A damaged file with thousands of unknown, huge keys: a bounded message that still names the first
 // ones by file and line, the key cut to its start, and the count of the rest; typos still get a hint.
 TEST_F(ConfigFile, ManyHugeUnknownKeysGiveABoundedMessage) {
