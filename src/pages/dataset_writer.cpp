@@ -42,6 +42,8 @@ std::vector<hsize_t> dims_of(const H5::DataSet& ds) {
   return dims;
 }
 
+constexpr size_t kRowConversionBufferBytes = 4096;
+
 void append_row(H5::DataSet& ds, int64_t row, const void* data, const H5::DataType& type) {
   std::vector<hsize_t> dims = dims_of(ds);
   const int rank = static_cast<int>(dims.size());
@@ -53,7 +55,12 @@ void append_row(H5::DataSet& ds, int64_t row, const void* data, const H5::DataTy
   count[0] = 1;
   file_space.selectHyperslab(H5S_SELECT_SET, count.data(), start.data());
   H5::DataSpace mem_space(rank, count.data());
-  ds.write(data, type, mem_space, file_space);
+  // HDF5's default type-conversion buffer is 1 MiB, allocated and zero-filled (page faults and all)
+  // by every write that converts with a background buffer, as variable-length strings do: 1 MiB of
+  // memset per page name, 11% of the writer's CPU at 256 (docs/BENCHMARKS.md). A row needs a few bytes.
+  H5::DSetMemXferPropList transfer;
+  transfer.setBuffer(kRowConversionBufferBytes, nullptr, nullptr);
+  ds.write(data, type, mem_space, file_space, transfer);
 }
 
 template <class T>
