@@ -9,8 +9,8 @@
 
 namespace deepzine::pages {
 
-// The deflate level of every page chunk: 90% of gzip 9's saving at a tenth of its cost
-// (docs/BENCHMARKS.md). The stores' HDF5 deflate filter inflates it.
+// The deflate level of every page chunk (ISA-L's, libdeflate's or zlib's level 1): most of gzip 9's
+// saving at a fraction of its cost (docs/BENCHMARKS.md). The stores' HDF5 deflate filter inflates it.
 constexpr int kDeflateLevel = 1;
 
 struct CompressedPage {
@@ -26,9 +26,12 @@ CompressedPage compress_pyramid(const std::vector<PageImage>& pyramid, bool stor
 // compress_pyramid of that pyramid, with a grey page's pyramid made from one channel.
 CompressedPage compress_page(const PageImage& full, bool store_grey_once);
 
-// zlib-format deflate of `bytes` (what HDF5's deflate filter reads), with libdeflate when built with
-// it; throws std::runtime_error on failure.
+// zlib-format deflate of `bytes` (what HDF5's deflate filter reads), with the fastest library the
+// build has: ISA-L's igzip, else libdeflate, else zlib; throws std::runtime_error on failure.
 std::vector<uint8_t> deflate_chunk(const uint8_t* bytes, size_t size);
+
+// The library deflate_chunk uses first: "isa-l", "libdeflate" or "zlib".
+const char* deflate_library();
 
 // A grey chunk of a size×size page re-encoded as a three-channel chunk (for a writer that must store
 // a grey page as RGB); throws std::runtime_error when it does not inflate to size×size bytes.
