@@ -12,6 +12,7 @@
 #include <poppler/splash/SplashFont.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -57,6 +58,7 @@ struct GlyphCacheTag {
 
 constexpr long kGlyphCacheBytesPerFont = 1 << 20;
 constexpr int kMaxGlyphCacheSets = 1024;
+std::atomic<int64_t> widened_count{0};
 
 // Reaches SplashFont's protected cache through pointers to members (legal for a derived class),
 // never instantiated.
@@ -84,6 +86,7 @@ struct GlyphCacheWidener : SplashFont {
     cache = new_cache;
     tags = reinterpret_cast<SplashFontCacheTag*>(new_tags);
     sets = wanted;
+    widened_count.fetch_add(1, std::memory_order_relaxed);
   }
 };
 
@@ -107,6 +110,8 @@ private:
 };
 
 }  // namespace
+
+int64_t widened_glyph_caches() { return widened_count.load(std::memory_order_relaxed); }
 
 struct PdfDocument::Impl {
   std::unique_ptr<PDFDoc> doc;

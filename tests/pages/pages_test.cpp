@@ -15,6 +15,7 @@
 #include <H5Cpp.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -199,6 +200,38 @@ TEST_F(PdfFolder, PagesAreThePixelsPopplerCppRenders) {
     ++compared;
   }
   EXPECT_GT(compared, 90) << "of " << names.size() << " pages";
+}
+
+// At 1024 Splash's stock glyph caches hold 8-32 glyphs a font, and the renderer widens them
+// (renderer.cpp): a hit must be the very bitmap a miss rasterises. Ten pages through one document
+// (caches carried from page to page) against poppler-cpp, which builds fresh stock caches per page.
+TEST(Renderer, WidenedGlyphCachesGiveTheStockPixelsAt1024) {
+  const int size = 1024;
+  const fs::path file = fixtures() / "pdfs" / "R-data.pdf";
+  const int64_t widened_before = widened_glyph_caches();
+  PdfDocument pdf(file);
+  std::unique_ptr<poppler::document> doc(poppler::document::load_from_file(file.string()));
+  ASSERT_TRUE(doc);
+  int compared = 0;
+  for (int index = 0; index < 10; ++index) {
+    const PageImage ours = pdf.render(index, size, 3, PageFit::kStretch);
+    std::unique_ptr<poppler::page> page(doc->create_page(index));
+    const poppler::rectf box = page->page_rect(poppler::crop_box);
+    poppler::page_renderer renderer;
+    renderer.set_render_hint(poppler::page_renderer::antialiasing, true);
+    renderer.set_render_hint(poppler::page_renderer::text_antialiasing, true);
+    renderer.set_image_format(poppler::image::format_rgb24);
+    poppler::image image = renderer.render_page(page.get(), 72.0 * size / box.width(), 72.0 * size / box.height());
+    if (image.width() != size || image.height() != size) continue;
+    bool equal = true;
+    for (int y = 0; y < size && equal; ++y) {
+      equal = std::memcmp(image.const_data() + y * image.bytes_per_row(), ours.pixels.data() + y * size * 3, size * 3) == 0;
+    }
+    EXPECT_TRUE(equal) << "page " << index + 1;
+    ++compared;
+  }
+  EXPECT_GE(compared, 5);
+  EXPECT_GT(widened_glyph_caches(), widened_before) << "no font's glyph cache was widened: text renders at stock speed";
 }
 #endif
 

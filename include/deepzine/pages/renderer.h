@@ -1,6 +1,6 @@
 #pragma once
-// PDF pages rendered in process with poppler-cpp straight at the pixel size they are needed at.
-// One PageRenderer per thread: poppler documents are not shared between threads.
+// PDF pages rendered with poppler's core API straight at the pixel size they are needed at (in the
+// render worker processes of load_data). One PdfDocument per thread: documents are not shared.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -40,6 +40,10 @@ class PdfDocument {
 
 // Area-averaged pyramid of a square page: sizes size/2, size/4, ..., 4 (OpenCV INTER_AREA).
 std::vector<PageImage> downsample_pyramid(const PageImage& page);
+
+// Fonts whose glyph cache this process has widened (renderer.cpp): 0 after text was drawn means the
+// poppler it runs with has a cache this code does not know, and text renders at poppler's stock speed.
+int64_t widened_glyph_caches();
 
 // Routes poppler's own error messages to the debug log (once per process).
 void quiet_poppler_errors();
