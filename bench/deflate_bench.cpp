@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -52,23 +53,25 @@ std::vector<std::vector<uint8_t>> render_pages(const fs::path& dir, int size, si
   return pages;
 }
 
+// As load_data used it: one compressor and one output buffer, reused (neither is timed per page).
 Deflate with_libdeflate(int level) {
-  return [level](const std::vector<uint8_t>& in) {
-    libdeflate_compressor* compressor = libdeflate_alloc_compressor(level);
-    std::vector<uint8_t> out(libdeflate_zlib_compress_bound(compressor, in.size()));
-    out.resize(libdeflate_zlib_compress(compressor, in.data(), in.size(), out.data(), out.size()));
-    libdeflate_free_compressor(compressor);
-    return out;
+  auto compressor = std::shared_ptr<libdeflate_compressor>(libdeflate_alloc_compressor(level), libdeflate_free_compressor);
+  auto scratch = std::make_shared<std::vector<uint8_t>>();
+  return [compressor, scratch](const std::vector<uint8_t>& in) {
+    const size_t bound = libdeflate_zlib_compress_bound(compressor.get(), in.size());
+    if (scratch->size() < bound) scratch->resize(bound);
+    const size_t written = libdeflate_zlib_compress(compressor.get(), in.data(), in.size(), scratch->data(), bound);
+    return std::vector<uint8_t>(scratch->begin(), scratch->begin() + static_cast<std::ptrdiff_t>(written));
   };
 }
 
 Deflate with_zlib(int level) {
-  return [level](const std::vector<uint8_t>& in) {
+  auto scratch = std::make_shared<std::vector<uint8_t>>();
+  return [level, scratch](const std::vector<uint8_t>& in) {
     uLongf size = compressBound(static_cast<uLong>(in.size()));
-    std::vector<uint8_t> out(size);
-    compress2(out.data(), &size, in.data(), static_cast<uLong>(in.size()), level);
-    out.resize(size);
-    return out;
+    if (scratch->size() < size) scratch->resize(size);
+    compress2(scratch->data(), &size, in.data(), static_cast<uLong>(in.size()), level);
+    return std::vector<uint8_t>(scratch->begin(), scratch->begin() + static_cast<std::ptrdiff_t>(size));
   };
 }
 
