@@ -3,17 +3,25 @@
 # SECONDS on corpora seeded from ../shared/fixtures and small made files. Prints, per target, the
 # executions, their rate, the coverage (libFuzzer's cov/ft) and the crashes found (kept in
 # build-fuzz/crashes/<target>/; every one is a bug, to become a test). Exit 1 if any target crashed.
-# Usage: scripts/fuzz.sh SECONDS|runs:N [TARGET...]   e.g. scripts/fuzz.sh 3600 fuzz_npy
+# Usage: scripts/fuzz.sh SECONDS|runs:N|total:N [TARGET...]   e.g. scripts/fuzz.sh 3600 fuzz_npy
 #   SECONDS: each target mutates for that long (the long runs; findings vary from run to run).
 #   runs:N:  each target runs N inputs from a fixed seed (-seed=1) on fresh corpora: the same inputs
 #            every time, so CI's result is repeatable (`.ci/run` uses runs:2000).
+#   total:N: the long runs: N executions per target in all, on its kept corpus, in libFuzzer processes
+#            of at most 1M executions each (some targets slow down within a process as ASan's
+#            allocation-stack depot grows), FUZZ_PROCS of them at a time (default 1), each its own seed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-budget=${1:?usage: scripts/fuzz.sh SECONDS|runs:N [TARGET...]}
+budget=${1:?usage: scripts/fuzz.sh SECONDS|runs:N|total:N [TARGET...]}
 shift
+total=0
 if [[ $budget == runs:* ]]; then
   limit=(-runs="${budget#runs:}" -seed=1)
   fresh_corpus=1
+elif [[ $budget == total:* ]]; then
+  total=${budget#total:}
+  limit=()
+  fresh_corpus=0
 else
   limit=(-max_total_time="$budget")
   fresh_corpus=0
@@ -116,11 +124,42 @@ for t in "${targets[@]}"; do
   asan=detect_leaks=0:allocator_may_return_null=1
   [ "$t" = fuzz_page_file ] && asan=$asan:quarantine_size_mb=4
   log=$out/$t.log
-  ASAN_OPTIONS=$asan UBSAN_OPTIONS=print_stacktrace=1 \
-    "$out/fuzz/$t" "${limit[@]}" -max_len=$max_len -rss_limit_mb=3072 -malloc_limit_mb=$malloc_limit -timeout=30 \
-    -print_final_stats=1 -artifact_prefix="$crashes/" "$corpus" "$seeds/$t" >"$log" 2>&1 || true
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo 0)
-  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo 0)
+  fuzz_once() {  # extra libFuzzer flags...; output to $log
+    ASAN_OPTIONS=$asan UBSAN_OPTIONS=print_stacktrace=1 \
+      "$out/fuzz/$t" "$@" -max_len=$max_len -rss_limit_mb=3072 -malloc_limit_mb=$malloc_limit -timeout=30 \
+      -print_final_stats=1 -artifact_prefix="$crashes/" "$corpus" "$seeds/$t" >"$log" 2>&1 || true
+  }
+  executed() {  # the executions the logs report, summed (0 for a process that printed none)
+    local n
+    n=$(cat "$@" | grep -o 'stat::number_of_executed_units: *[0-9]*' | grep -o '[0-9]*$' | paste -sd+ | bc) || true
+    echo "${n:-0}"
+  }
+  started=$(date +%s)
+  if [ "$total" -gt 0 ]; then
+    procs=${FUZZ_PROCS:-1} done_execs=0 round=0
+    while [ "$done_execs" -lt "$total" ]; do
+      per=$(( (total - done_execs + procs - 1) / procs ))
+      [ "$per" -le 1000000 ] || per=1000000
+      logs=()
+      for p in $(seq "$procs"); do
+        round=$((round + 1))
+        log=$out/$t.$round.log
+        logs+=("$log")
+        fuzz_once -runs="$per" -seed="$round" &
+      done
+      wait
+      done_execs=$((done_execs + $(executed "${logs[@]}")))
+      echo "fuzz: $t $done_execs of $total executions, $(( $(date +%s) - started )) s"
+      [ -z "$(find "$crashes" -type f)" ] || break
+    done
+    cat "$out/$t".*.log > "$out/$t.log"
+    execs=$done_execs
+    rate=$(( done_execs / ( $(date +%s) - started + 1 ) ))
+  else
+    fuzz_once "${limit[@]}"
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo 0)
+    rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo 0)
+  fi
   cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | tail -1 || echo "cov: ? ft: ?")
   found=$(find "$crashes" -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) | wc -l)
   [ "$found" -eq 0 ] || status=1
