@@ -57,7 +57,7 @@ void append_row(H5::DataSet& ds, int64_t row, const void* data, const H5::DataTy
   H5::DataSpace mem_space(rank, count.data());
   // HDF5's default type-conversion buffer is 1 MiB, allocated and zero-filled (page faults and all)
   // by every write that converts with a background buffer, as variable-length strings do: 1 MiB of
-  // memset per page name, 11% of the writer's CPU at 256 (docs/BENCHMARKS.md). A row needs a few bytes.
+  // memset per page name, 16% of load_data's CPU at 256 (2% now) (docs/BENCHMARKS.md). A row needs a few bytes.
   H5::DSetMemXferPropList transfer;
   transfer.setBuffer(kRowConversionBufferBytes, nullptr, nullptr);
   ds.write(data, type, mem_space, file_space, transfer);

@@ -46,8 +46,8 @@ namespace {
 // positions, and FreeType re-rasterises nearly every glyph it draws (21% of load_data's CPU at
 // 1024). This widens each font's cache to ~1 MB (a power of two of sets, as Splash indexes them)
 // the first time the font draws. A hit returns the very bitmap a miss would rasterise, so the pixels
-// do not change (tests/pages: PagesAreThePixelsPopplerCppRenders compares with poppler-cpp's stock
-// cache); measured in docs/BENCHMARKS.md (issue 18).
+// do not change (tests/pages: Renderer.WidenedGlyphCachesGiveTheStockPixelsAt1024 compares with
+// poppler-cpp's stock caches at 1024); measured in docs/BENCHMARKS.md (issue 18).
 // SplashFontCacheTag is private to SplashFont.cc; its layout, unchanged since xpdf 3, is repeated here.
 struct GlyphCacheTag {
   int c;
