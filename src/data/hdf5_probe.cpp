@@ -1,13 +1,15 @@
-#include "hdf5_probe.h"
+#include "deepzine/data/hdf5_probe.h"
 
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -15,9 +17,9 @@
 #include <stdexcept>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "deepzine/util/child_process.h"
-#include "deepzine/util/fd_write.h"
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -34,8 +36,11 @@
 namespace deepzine::data {
 namespace {
 
-constexpr int kWalked = 0, kWalkThrew = 2;  // the child's exit codes; anything else is a crash
-constexpr size_t kMaxMessage = 4096;         // of a walk's error, sent back by the child
+// The child's replies: one packet, a code byte and for kWalkThrew the walk's error.
+constexpr char kWalked = 0, kWalkThrew = 2;
+constexpr size_t kMaxMessage = 4096;   // of a walk's error
+constexpr size_t kMaxPath = 65536;     // of a request's path; a longer one is refused unprobed
+constexpr int kWalksPerChild = 1000;   // a kept child is replaced after this many (HDF5's free lists grow)
 
 std::string describe(int status) {
   if (WIFSIGNALED(status)) return std::string("signal ") + std::to_string(WTERMSIG(status)) + ": " + strsignal(WTERMSIG(status));
@@ -55,99 +60,188 @@ uint64_t address_space_bytes() {
 
 // A damaged file can make HDF5 allocate what it declares before checking it against the file (fuzz
 // found a superblock that makes H5F__super_read realloc 4 GiB). The walk reads only the file's index,
-// never more than the file holds: the child may grow by 1 GiB plus the file's size, no more. A refused
-// allocation is an HDF5 error, which the walk reports like any other.
-void bound_child_memory(off_t file_size) {
+// never more than the file holds: the child may grow by 1 GiB plus the file's size, no more (set again
+// for each file a kept child walks). A refused allocation is an HDF5 error, reported like any other.
+void bound_child_memory(uint64_t file_size) {
   const uint64_t now = address_space_bytes();
   if (now == 0) return;
   rlimit limit{};
   if (getrlimit(RLIMIT_AS, &limit) != 0) return;
-  const uint64_t wanted = now + (uint64_t{1} << 30) + static_cast<uint64_t>(file_size);
+  const uint64_t wanted = now + (uint64_t{1} << 30) + file_size;
   if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < wanted) return;  // already bounded tighter
   limit.rlim_cur = wanted;
   setrlimit(RLIMIT_AS, &limit);
 }
 
-std::string read_all(int fd) {
-  std::string text;
-  char buffer[512];
-  while (text.size() < kMaxMessage) {
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buffer, static_cast<size_t>(n));
-  }
-  return text.substr(0, kMaxMessage);
-}
-
-[[noreturn]] void run_child(int message_fd, off_t file_size, const std::function<void()>& walk) {
+// What the child sets up once: no core file, HDF5's crashes die by their signal, and no descriptor of
+// the parent but its socket (a kept child holding the write end of someone's pipe would keep them
+// from ever seeing its end).
+void prepare_child(int socket_fd) {
   util::disable_core_dumps();
 #ifdef DEEPZINE_ASAN
-  // Under a fuzzer, the child's crash is the finding this guards against, not a crash of the run.
+  // Under a fuzzer, the child's crash is the finding this guards against, not a crash of the run; it
+  // dies by HDF5's signal instead of printing a sanitizer report (and starting a symbolizer) for a
+  // crash the parent reports anyway. Memory errors the sanitizer detects in instrumented code are
+  // still printed.
   __sanitizer_set_death_callback(nullptr);
-  // HDF5's own crashes die by their signal, as without a sanitizer, instead of printing a sanitizer
-  // report (and starting a symbolizer) for a crash the parent reports anyway. Memory errors that the
-  // sanitizer detects in instrumented code are still printed.
   for (int signal_number : {SIGSEGV, SIGBUS, SIGFPE, SIGILL}) std::signal(signal_number, SIG_DFL);
 #endif
+  if (socket_fd > 3) close_range(3, static_cast<unsigned>(socket_fd) - 1, 0);
+  close_range(static_cast<unsigned>(socket_fd) + 1, ~0U, 0);
+}
+
+// The reply to one request (the file's size, then its path): the walk's outcome.
+std::string walk_one(const char* request, size_t length, ProbeWalk walk) {
+  uint64_t file_size = 0;
+  std::memcpy(&file_size, request, sizeof file_size);
+  const std::filesystem::path file(std::string(request + sizeof file_size, length - sizeof file_size));
   bound_child_memory(file_size);
-  int code = kWalked;
   try {
-    walk();
+    walk(file);
+    return std::string(1, kWalked);
   } catch (const std::exception& e) {
-    const std::string message = e.what();
-    util::write_fully(message_fd, message.data(), message.size());
-    code = kWalkThrew;
+    return kWalkThrew + std::string(e.what()).substr(0, kMaxMessage);
   } catch (...) {
-    code = kWalkThrew;
+    return std::string(1, kWalkThrew);
   }
-  _exit(code);
+}
+
+// The child: walks each file it is sent until the parent closes its end.
+[[noreturn]] void serve(int socket_fd, ProbeWalk walk) {
+  prepare_child(socket_fd);
+  std::vector<char> request(sizeof(uint64_t) + kMaxPath);
+  for (;;) {
+    ssize_t length;
+    do length = ::recv(socket_fd, request.data(), request.size(), 0);
+    while (length < 0 && errno == EINTR);
+    if (length < static_cast<ssize_t>(sizeof(uint64_t))) _exit(0);  // the parent's end is closed
+    const std::string reply = walk_one(request.data(), static_cast<size_t>(length), walk);
+    if (::send(socket_fd, reply.data(), reply.size(), MSG_NOSIGNAL) < 0) _exit(0);
+  }
+}
+
+// The parent's handle on a probe child.
+struct ProbeChild {
+  pid_t pid = -1;
+  int socket = -1;
+  ProbeWalk walk = nullptr;
+  int walks = 0;
+  pid_t owner = -1;  // the process that forked it (a forked render worker inherits this struct)
+
+  bool running() const { return pid > 0 && owner == ::getpid(); }
+
+  bool start(ProbeWalk walk_to_run) {
+    int fds[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) return false;
+    const pid_t child = fork();
+    if (child < 0) {
+      ::close(fds[0]);
+      ::close(fds[1]);
+      return false;
+    }
+    if (child == 0) {
+      ::close(fds[0]);
+      serve(fds[1], walk_to_run);
+    }
+    ::close(fds[1]);
+    pid = child, socket = fds[0], walk = walk_to_run, walks = 0, owner = ::getpid();
+    return true;
+  }
+
+  // Closes the parent's end and waits for the child's exit; returns its status.
+  int stop() {
+    ::close(socket);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid = -1, socket = -1;
+    return status;
+  }
+
+  // Sends the request and receives the reply; false if the child died instead of replying.
+  bool ask(const std::string& request, std::string& reply) {
+    if (::send(socket, request.data(), request.size(), MSG_NOSIGNAL) < 0) return false;
+    std::vector<char> buffer(1 + kMaxMessage);
+    ssize_t length;
+    do length = ::recv(socket, buffer.data(), buffer.size(), 0);
+    while (length < 0 && errno == EINTR);
+    if (length <= 0) return false;
+    reply.assign(buffer.data(), static_cast<size_t>(length));
+    ++walks;
+    return true;
+  }
+
+  ~ProbeChild() {
+    if (running()) stop();
+  }
+};
+
+std::mutex probe_mutex;  // one probe at a time: the child, the set and the mode are shared
+ProbeChild probe_child;
+ProbeChildren children_mode = ProbeChildren::kOnePerFile;
+using ProbedKey = std::tuple<std::string, dev_t, ino_t, off_t, time_t, long, time_t, long>;
+std::set<ProbedKey> probed;
+
+[[noreturn]] void throw_crash(const std::filesystem::path& file, int status) {
+  throw std::runtime_error("dataset " + file.string() + ": makes the HDF5 library crash when read (" +
+                           describe(status) + "): the file is damaged or not a page file; rebuild it with "
+                           "load_data (overwrite: True)");
+}
+
+// The child's reply for `file`: a kept child that dies may have died of an earlier file's walk, so
+// the file is asked again of a fresh one, and only a fresh child's death is the file's.
+// Returns false when no child could be started (the caller reads the file directly, as before).
+bool reply_for(const std::filesystem::path& file, const std::string& request, ProbeWalk walk, std::string& reply) {
+  if (probe_child.running() && probe_child.walk != walk) probe_child.stop();
+  for (;;) {
+    if (!probe_child.running() && !probe_child.start(walk)) return false;
+    const bool fresh = probe_child.walks == 0;
+    if (probe_child.ask(request, reply)) return true;
+    const int status = probe_child.stop();
+    if (fresh) throw_crash(file, status);
+  }
 }
 
 }  // namespace
 
-void probe_in_child(const std::filesystem::path& file, const std::function<void()>& walk) {
+void set_probe_children(ProbeChildren mode) {
+  std::lock_guard<std::mutex> lock(probe_mutex);
+  children_mode = mode;
+  if (mode == ProbeChildren::kOnePerFile && probe_child.running()) probe_child.stop();
+}
+
+void forget_probed_files() {
+  std::lock_guard<std::mutex> lock(probe_mutex);
+  probed.clear();
+}
+
+void probe_in_child(const std::filesystem::path& file, ProbeWalk walk) {
   struct stat st {};
   if (::stat(file.c_str(), &st) != 0) return;  // the caller's own open reports it
-  using Key = std::tuple<std::string, off_t, time_t, long>;
-  static std::mutex mutex;
-  static std::set<Key> probed;
-  const Key key{file.string(), st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    if (probed.count(key)) return;
+  const ProbedKey key{file.string(), st.st_dev,          st.st_ino,          st.st_size,
+                      st.st_mtim.tv_sec, st.st_mtim.tv_nsec, st.st_ctim.tv_sec, st.st_ctim.tv_nsec};
+  std::lock_guard<std::mutex> lock(probe_mutex);
+  if (probed.count(key)) return;
+  if (file.native().size() > kMaxPath) {
+    throw std::runtime_error("dataset " + file.string().substr(0, 200) + "...: the path is longer than " +
+                             std::to_string(kMaxPath) + " bytes; move the file to a shorter path");
   }
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return;  // no descriptors to spare: read it directly, as before
-  const pid_t pid = fork();
-  if (pid < 0) {
-    ::close(pipe_fds[0]);
-    ::close(pipe_fds[1]);
-    return;  // no process to spare: read it directly, as before
+  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+  std::string request(reinterpret_cast<const char*>(&file_size), sizeof file_size);
+  request += file.native();
+  std::string reply;
+  const bool asked = reply_for(file, request, walk, reply);
+  if (asked && (children_mode == ProbeChildren::kOnePerFile || probe_child.walks >= kWalksPerChild)) {
+    probe_child.stop();
   }
-  if (pid == 0) {
-    ::close(pipe_fds[0]);
-    run_child(pipe_fds[1], st.st_size, walk);
-  }
-  ::close(pipe_fds[1]);
-  const std::string message = read_all(pipe_fds[0]);
-  ::close(pipe_fds[0]);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == kWalkThrew) {
+  if (!asked) return;  // no process or socket to spare: read it directly, as before
+  if (reply[0] == kWalkThrew) {
     // The walk's own error (it names the file), from the child: this process does not walk a file
     // that failed there, whose declared sizes may be what made it fail.
-    if (!message.empty()) throw std::runtime_error(message);
+    if (reply.size() > 1) throw std::runtime_error(reply.substr(1));
     throw std::runtime_error("dataset " + file.string() + ": cannot be read as a page file; rebuild it with "
                              "load_data (overwrite: True)");
   }
-  if (!(WIFEXITED(status) && WEXITSTATUS(status) == kWalked)) {
-    throw std::runtime_error("dataset " + file.string() + ": makes the HDF5 library crash when read (" +
-                             describe(status) + "): the file is damaged or not a page file; rebuild it with "
-                             "load_data (overwrite: True)");
-  }
-  std::lock_guard<std::mutex> lock(mutex);
   probed.insert(key);
 }
 

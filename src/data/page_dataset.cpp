@@ -2,7 +2,7 @@
 
 #include "deepzine/pages/page_file.h"
 #include "deepzine/util/regular_file.h"
-#include "hdf5_probe.h"
+#include "deepzine/data/hdf5_probe.h"
 #include "page_file_checks.h"
 
 #include <ATen/Parallel.h>
@@ -17,6 +17,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <numeric>
 #include <random>
@@ -138,34 +139,45 @@ PageColours page_colours(const std::filesystem::path& file) {
 
 namespace {
 
-// The data_<size> levels of a regular file (HDF5 walks it here: probe it first).
-std::vector<int> resolutions_of(const std::filesystem::path& file) {
+// The data_<size> levels of an open page file.
+std::vector<int> resolutions_in(const H5::H5File& f) {
   std::vector<int> sizes;
-  try {
-    H5::H5File f(file.string(), H5F_ACC_RDONLY);
-    for (hsize_t i = 0; i < f.getNumObjs(); ++i) {
-      std::string name = f.getObjnameByIdx(i);
-      // data_<size> with a power-of-two size the schedule can train (other names are not levels).
-      if (name.rfind("data_", 0) == 0 && name.size() <= 10 && name.find_first_not_of("0123456789", 5) == std::string::npos &&
-          name.size() > 5) {
-        const int size = std::stoi(name.substr(5));
-        if (size >= 4 && size <= (1 << 14) && (size & (size - 1)) == 0) sizes.push_back(size);
-      }
+  for (hsize_t i = 0; i < f.getNumObjs(); ++i) {
+    std::string name = f.getObjnameByIdx(i);
+    // data_<size> with a power-of-two size the schedule can train (other names are not levels).
+    if (name.rfind("data_", 0) == 0 && name.size() <= 10 && name.find_first_not_of("0123456789", 5) == std::string::npos &&
+        name.size() > 5) {
+      const int size = std::stoi(name.substr(5));
+      if (size >= 4 && size <= (1 << 14) && (size & (size - 1)) == 0) sizes.push_back(size);
     }
-  } catch (const H5::Exception& e) {
-    throw error(file, "cannot open as HDF5 (" + e.getDetailMsg() + "); run load_data to create it");
   }
   std::sort(sizes.begin(), sizes.end());
   return sizes;
 }
 
+// The data_<size> levels of a regular file (HDF5 walks it here: probe it first).
+std::vector<int> resolutions_of(const std::filesystem::path& file) {
+  try {
+    return resolutions_in(H5::H5File(file.string(), H5F_ACC_RDONLY));
+  } catch (const H5::Exception& e) {
+    throw error(file, "cannot open as HDF5 (" + e.getDetailMsg() + "); run load_data to create it");
+  }
+}
+
 // What opening the page file makes HDF5 read: the levels, their page counts and the page index.
 // Its errors are the run's (the probe passes them on), so HDF5's become the project's, naming the file.
 void walk_page_file(const std::filesystem::path& file) {
-  const std::vector<int> sizes = resolutions_of(file);
+  std::unique_ptr<H5::H5File> f;
+  std::vector<int> sizes;
+  try {
+    f = std::make_unique<H5::H5File>(file.string(), H5F_ACC_RDONLY);
+    sizes = resolutions_in(*f);
+  } catch (const H5::Exception& e) {
+    throw error(file, "cannot open as HDF5 (" + e.getDetailMsg() + "); run load_data to create it");
+  }
   if (sizes.empty()) return;
   try {
-    read_checked_index(H5::H5File(file.string(), H5F_ACC_RDONLY), sizes, file);
+    read_checked_index(*f, sizes, file);
   } catch (const H5::Exception& e) {
     throw error(file, "cannot read its levels or page index (" + e.getDetailMsg() + "); rebuild it with load_data");
   }
@@ -177,7 +189,7 @@ std::vector<int> available_resolutions(const std::filesystem::path& file) {
   H5::Exception::dontPrint();
   // HDF5 opens the file itself: a FIFO would block it forever, a device feed it without end.
   util::require_regular_file(file, "data_hdf5");  // its message names the key and the file
-  probe_in_child(file, [&file] { walk_page_file(file); });
+  probe_in_child(file, walk_page_file);
   return resolutions_of(file);
 }
 

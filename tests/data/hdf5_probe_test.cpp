@@ -1,0 +1,178 @@
+// The HDF5 probe's children (src/data/hdf5_probe.cpp), driven with walks of the test's own instead of
+// HDF5's: which child walked what, what a crash blames, what a kept child holds.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "deepzine/data/hdf5_probe.h"
+#include "support/temp_dir.h"
+
+namespace fs = std::filesystem;
+using namespace deepzine::data;
+using deepzine::testing_support::TempDir;
+
+namespace {
+
+// Each walk appends the walking process's pid to <file>.walks, where the parent reads it.
+void record_walk(const fs::path& file) { std::ofstream(file.string() + ".walks", std::ios::app) << ::getpid() << '\n'; }
+
+std::vector<pid_t> walkers_of(const fs::path& file) {
+  std::vector<pid_t> pids;
+  std::ifstream in(file.string() + ".walks");
+  for (pid_t pid; in >> pid;) pids.push_back(pid);
+  return pids;
+}
+
+// Dies as HDF5 does on a damaged file, for files named crash*.
+void crash_on_crash_files(const fs::path& file) {
+  if (file.filename().string().rfind("crash", 0) == 0) std::raise(SIGSEGV);
+  record_walk(file);
+}
+
+// Dies on any file after its first, as a child whose HDF5 an earlier file left damaged would.
+void crash_after_first_walk(const fs::path& file) {
+  static bool walked = false;  // in the child: the parent never walks
+  if (walked) std::raise(SIGSEGV);
+  walked = true;
+  record_walk(file);
+}
+
+void refuse(const fs::path& file) { throw std::runtime_error("dataset " + file.string() + ": refused by the walk"); }
+
+struct ReusedChildren {
+  ReusedChildren() { set_probe_children(ProbeChildren::kReused); }
+  ~ReusedChildren() { set_probe_children(ProbeChildren::kOnePerFile); }
+};
+
+bool no_child_left() { return waitpid(-1, nullptr, WNOHANG) < 0 && errno == ECHILD; }
+
+}  // namespace
+
+TEST(Hdf5Probe, OneChildPerFileAndNoneLeftBehind) {
+  TempDir dir;
+  std::set<pid_t> walkers;
+  for (const char* name : {"a.h5", "b.h5", "c.h5"}) {
+    const fs::path file = dir.write(name, name);
+    probe_in_child(file, record_walk);
+    ASSERT_EQ(walkers_of(file).size(), 1u) << name;
+    walkers.insert(walkers_of(file)[0]);
+  }
+  EXPECT_EQ(walkers.size(), 3u);
+  EXPECT_EQ(walkers.count(::getpid()), 0u);  // never walked by this process
+  EXPECT_TRUE(no_child_left());              // each child reaped, none kept
+}
+
+TEST(Hdf5Probe, AKeptChildWalksManyFilesUntilTheModeEnds) {
+  TempDir dir;
+  std::set<pid_t> walkers;
+  {
+    ReusedChildren reused;
+    for (int i = 0; i < 5; ++i) {
+      const fs::path file = dir.write("f" + std::to_string(i) + ".h5", "x");
+      probe_in_child(file, record_walk);
+      ASSERT_EQ(walkers_of(file).size(), 1u);
+      walkers.insert(walkers_of(file)[0]);
+    }
+    EXPECT_FALSE(no_child_left());
+  }
+  EXPECT_EQ(walkers.size(), 1u);
+  EXPECT_TRUE(no_child_left());  // back to one per file: the kept child was stopped and reaped
+}
+
+TEST(Hdf5Probe, AFileIsProbedOnceUntilItChangesOrIsForgotten) {
+  TempDir dir;
+  const fs::path file = dir.write("once.h5", "x");
+  probe_in_child(file, record_walk);
+  probe_in_child(file, record_walk);
+  EXPECT_EQ(walkers_of(file).size(), 1u);
+  forget_probed_files();
+  probe_in_child(file, record_walk);
+  EXPECT_EQ(walkers_of(file).size(), 2u);
+  std::ofstream(file, std::ios::app) << "more";
+  probe_in_child(file, record_walk);
+  EXPECT_EQ(walkers_of(file).size(), 3u);
+}
+
+TEST(Hdf5Probe, AFreshChildsCrashIsTheFilesClearError) {
+  for (ProbeChildren mode : {ProbeChildren::kOnePerFile, ProbeChildren::kReused}) {
+    set_probe_children(mode);
+    TempDir dir;
+    const fs::path good = dir.write("good.h5", "x"), bad = dir.write("crash.h5", "x");
+    probe_in_child(good, crash_on_crash_files);
+    try {
+      probe_in_child(bad, crash_on_crash_files);
+      ADD_FAILURE() << "no error for " << bad;
+    } catch (const std::runtime_error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("dataset " + bad.string() + ": makes the HDF5 library crash when read (signal 11"),
+                std::string::npos) << what;
+      EXPECT_NE(what.find("rebuild it with load_data"), std::string::npos) << what;
+    }
+    // Probing goes on after it (a new child).
+    const fs::path after = dir.write("after.h5", "x");
+    EXPECT_NO_THROW(probe_in_child(after, crash_on_crash_files));
+    EXPECT_EQ(walkers_of(after).size(), 1u);
+  }
+  set_probe_children(ProbeChildren::kOnePerFile);
+  EXPECT_TRUE(no_child_left());
+}
+
+// A kept child that dies may have died of what an earlier file did to it: the file is asked again of
+// a fresh child and not blamed when that one walks it.
+TEST(Hdf5Probe, AKeptChildThatDiesIsReplacedWithoutBlamingTheFile) {
+  TempDir dir;
+  ReusedChildren reused;
+  const fs::path first = dir.write("first.h5", "x"), second = dir.write("second.h5", "x");
+  probe_in_child(first, crash_after_first_walk);
+  EXPECT_NO_THROW(probe_in_child(second, crash_after_first_walk));
+  ASSERT_EQ(walkers_of(first).size(), 1u);
+  ASSERT_EQ(walkers_of(second).size(), 1u);
+  EXPECT_NE(walkers_of(first)[0], walkers_of(second)[0]);
+}
+
+TEST(Hdf5Probe, TheWalksOwnErrorIsPassedOn) {
+  TempDir dir;
+  const fs::path file = dir.write("refused.h5", "x");
+  for (ProbeChildren mode : {ProbeChildren::kOnePerFile, ProbeChildren::kReused}) {
+    set_probe_children(mode);
+    try {
+      probe_in_child(file, refuse);
+      ADD_FAILURE() << "no error";
+    } catch (const std::runtime_error& e) {
+      EXPECT_EQ(std::string(e.what()), "dataset " + file.string() + ": refused by the walk");
+    }
+  }
+  set_probe_children(ProbeChildren::kOnePerFile);
+}
+
+// A kept child holding the write end of one of this process's pipes would keep its reader from ever
+// seeing the end (a movie encoder waiting for its last frame, say).
+TEST(Hdf5Probe, AKeptChildHoldsNoOtherDescriptorOfItsParent) {
+  TempDir dir;
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);  // no O_CLOEXEC: inherited by a fork
+  ReusedChildren reused;
+  const fs::path file = dir.write("f.h5", "x");
+  probe_in_child(file, record_walk);
+  ASSERT_FALSE(no_child_left());  // the child is alive now
+  ::close(fds[1]);
+  pollfd reader{fds[0], POLLIN, 0};
+  ASSERT_EQ(::poll(&reader, 1, 5000), 1) << "the pipe's end was not seen: the child holds its write end";
+  char byte;
+  EXPECT_EQ(::read(fds[0], &byte, 1), 0);
+  ::close(fds[0]);
+}
+
+TEST(Hdf5Probe, AMissingFileIsLeftToTheCallersOwnOpen) {
+  TempDir dir;
+  EXPECT_NO_THROW(probe_in_child(dir / "missing.h5", refuse));
+}
