@@ -10,6 +10,8 @@
 #   total:N: the long runs: N executions per target in all, on its kept corpus, in libFuzzer processes
 #            of at most 1M executions each (some targets slow down within a process as ASan's
 #            allocation-stack depot grows), FUZZ_PROCS of them at a time (default 1), each its own seed.
+#            Resumable: the count is kept in build-fuzz/progress/<target>; the same command goes on
+#            from there after a stop or a kill (the rate printed is this run's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 budget=${1:?usage: scripts/fuzz.sh SECONDS|runs:N|total:N [TARGET...]}
@@ -94,7 +96,10 @@ torch.save({"format": "deepzine-checkpoint", "version": 1, "meta": meta, "G": g,
            f"{seeds}/fuzz_checkpoint/g4.pt")
 PY
 printf '%%PDF-1.1\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj 3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]/Contents 4 0 R>>endobj 4 0 obj<</Length 35>>stream\n0 0 1 rg 20 20 100 100 re f 0 g\nendstream endobj\ntrailer<</Root 1 0 R>>\n%%%%EOF\n' > "$seeds/fuzz_pdf/tiny.pdf"
+# Text in a font the system supplies (FreeType, Splash's glyph cache) and a scanned page (image codecs).
+printf '%%PDF-1.1\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj 3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]/Resources<</Font<</F1 5 0 R>>>>/Contents 4 0 R>>endobj 4 0 obj<</Length 56>>stream\nBT /F1 24 Tf 20 100 Td (Hello, pages 12) Tj ET 0 0 1 rg 20 20 60 30 re f\nendstream endobj 5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\ntrailer<</Root 1 0 R>>\n%%%%EOF\n' > "$seeds/fuzz_pdf/text.pdf"
 pdfseparate -f 1 -l 1 "$fixtures/pdfs/R-data.pdf" "$seeds/fuzz_pdf/R-data-p%d.pdf"
+pdfseparate -f 2 -l 2 "$fixtures/pdfs/scanned-R-FAQ-p3-8.pdf" "$seeds/fuzz_pdf/scanned-p%d.pdf"
 # Inputs that crashed a target once (each also a test) stay in its seeds.
 cp tests/model/data/fuzz_*.pt "$seeds/fuzz_checkpoint/" 2>/dev/null || true
 cp tests/data/data/fuzz_*.h5 "$seeds/fuzz_page_file/" 2>/dev/null || true
@@ -136,25 +141,42 @@ for t in "${targets[@]}"; do
   }
   started=$(date +%s)
   if [ "$total" -gt 0 ]; then
-    procs=${FUZZ_PROCS:-1} done_execs=0 round=0
-    while [ "$done_execs" -lt "$total" ]; do
+    # The executions done so far are kept in $progress after each round, so a long run that is
+    # stopped (Ctrl-C, SIGTERM: libFuzzer prints its counts as it exits) or killed resumes there.
+    progress=$out/progress/$t procs=${FUZZ_PROCS:-1} stop=0 pids=()
+    mkdir -p "$out/progress"
+    done_execs=0 round=0
+    [ ! -f "$progress" ] || read -r done_execs round < "$progress"
+    resumed_at=$done_execs
+    [ "$done_execs" -eq 0 ] || echo "fuzz: $t resuming at $done_execs of $total executions (rm $progress to start over)"
+    trap 'stop=1; kill -INT "${pids[@]}" 2>/dev/null || true' INT TERM
+    while [ "$done_execs" -lt "$total" ] && [ "$stop" -eq 0 ]; do
       per=$(( (total - done_execs + procs - 1) / procs ))
       [ "$per" -le 1000000 ] || per=1000000
-      logs=()
+      logs=() pids=()
       for p in $(seq "$procs"); do
         round=$((round + 1))
         log=$out/$t.$round.log
         logs+=("$log")
-        fuzz_once -runs="$per" -seed="$round" &
+        ASAN_OPTIONS=$asan UBSAN_OPTIONS=print_stacktrace=1 \
+          "$out/fuzz/$t" -runs="$per" -seed="$round" -max_len=$max_len -rss_limit_mb=3072 \
+          -malloc_limit_mb=$malloc_limit -timeout=30 -print_final_stats=1 -artifact_prefix="$crashes/" \
+          "$corpus" "$seeds/$t" >"$log" 2>&1 &
+        pids+=($!)
       done
-      wait
+      for pid in "${pids[@]}"; do
+        while kill -0 "$pid" 2>/dev/null; do wait "$pid" || true; done  # a trapped signal ends a wait early
+      done
       done_execs=$((done_execs + $(executed "${logs[@]}")))
-      echo "fuzz: $t $done_execs of $total executions, $(( $(date +%s) - started )) s"
+      echo "$done_execs $round" > "$progress.tmp" && mv "$progress.tmp" "$progress"
+      echo "fuzz: $t $done_execs of $total executions, $(( $(date +%s) - started )) s this run," \
+        "rounds to $round at $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(grep -ho 'cov: [0-9]* ft: [0-9]*' "${logs[@]}" | tail -1)"
       [ -z "$(find "$crashes" -type f)" ] || break
     done
+    trap - INT TERM
     cat "$out/$t".*.log > "$out/$t.log"
     execs=$done_execs
-    rate=$(( done_execs / ( $(date +%s) - started + 1 ) ))
+    rate=$(( (done_execs - resumed_at) / ( $(date +%s) - started + 1 ) ))
   else
     fuzz_once "${limit[@]}"
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo 0)
