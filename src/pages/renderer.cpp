@@ -1,5 +1,7 @@
 #include "deepzine/pages/renderer.h"
 
+#include "libjpeg_messages.h"
+
 // poppler's core API (libpoppler-private-dev), not poppler-cpp: poppler-cpp builds a new
 // SplashOutputDev, and with it a new font engine and glyph cache, for every page it renders, which
 // costs ~40% more CPU per page than rendering a document's pages through one device as pdftoppm
@@ -38,12 +40,14 @@ void quiet_poppler_errors() {
     // poppler formats each message before handing it on, and a damaged PDF can give tens of
     // thousands (fuzz_pdf: 73,000 for one 10 KB file, 90% of its time): when the debug log would
     // drop them, poppler is told to skip them before formatting.
-    if (spdlog::should_log(spdlog::level::debug)) {
+    const bool to_debug_log = spdlog::should_log(spdlog::level::debug);
+    if (to_debug_log) {
       setErrorCallback([](ErrorCategory, Goffset, const char* msg) { spdlog::debug("poppler: {}", msg); });
     } else {
       setErrorCallback(nullptr);
       globalParams->setErrQuiet(true);
     }
+    route_libjpeg_messages(to_debug_log);  // the messages of the JPEG decoder poppler uses
   });
 }
 

@@ -45,8 +45,9 @@ std::vector<PageImage> downsample_pyramid(const PageImage& page);
 // poppler it runs with has a cache this code does not know, and text renders at poppler's stock speed.
 int64_t widened_glyph_caches();
 
-// Routes poppler's own error messages to the debug log when it is on, else has poppler skip them
-// (once per process, at the first document: the log level set by then decides).
+// Routes poppler's own error messages, and the warnings of the JPEG decoder it uses (which poppler
+// would leave to print raw on stderr), to the debug log when it is on, else has them skipped (once per
+// process, at the first document: the log level set by then decides).
 void quiet_poppler_errors();
 
 }  // namespace deepzine::pages
