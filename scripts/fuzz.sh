@@ -142,12 +142,16 @@ for t in "${targets[@]}"; do
   started=$(date +%s)
   if [ "$total" -gt 0 ]; then
     # The executions done so far are kept in $progress after each round, so a long run that is
-    # stopped (Ctrl-C, SIGTERM: libFuzzer prints its counts as it exits) or killed resumes there.
+    # stopped (Ctrl-C, or SIGTERM for a run in the background, which ignores SIGINT: libFuzzer prints
+    # its counts as it exits) or killed resumes there.
     progress=$out/progress/$t procs=${FUZZ_PROCS:-1} stop=0 pids=()
     mkdir -p "$out/progress"
     done_execs=0 round=0
     [ ! -f "$progress" ] || read -r done_execs round < "$progress"
     resumed_at=$done_execs
+    # The seeds join the kept corpus, which is all the processes read: another fuzz.sh (a second long
+    # run beside this one) remakes build-fuzz/seeds/ when it starts.
+    cp -n "$seeds/$t"/* "$corpus"/
     [ "$done_execs" -eq 0 ] || echo "fuzz: $t resuming at $done_execs of $total executions (rm $progress to start over)"
     trap 'stop=1; kill -INT "${pids[@]}" 2>/dev/null || true' INT TERM
     while [ "$done_execs" -lt "$total" ] && [ "$stop" -eq 0 ]; do
@@ -161,7 +165,7 @@ for t in "${targets[@]}"; do
         ASAN_OPTIONS=$asan UBSAN_OPTIONS=print_stacktrace=1 \
           "$out/fuzz/$t" -runs="$per" -seed="$round" -max_len=$max_len -rss_limit_mb=3072 \
           -malloc_limit_mb=$malloc_limit -timeout=30 -print_final_stats=1 -artifact_prefix="$crashes/" \
-          "$corpus" "$seeds/$t" >"$log" 2>&1 &
+          "$corpus" >"$log" 2>&1 &
         pids+=($!)
       done
       for pid in "${pids[@]}"; do
