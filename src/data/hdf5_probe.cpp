@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -20,18 +19,7 @@
 #include <vector>
 
 #include "deepzine/util/child_process.h"
-
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define DEEPZINE_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define DEEPZINE_ASAN 1
-#endif
-#ifdef DEEPZINE_ASAN
-#include <sanitizer/common_interface_defs.h>
-#endif
+#include "probe_sanitizer.h"
 
 namespace deepzine::data {
 namespace {
@@ -73,19 +61,12 @@ void bound_child_memory(uint64_t file_size) {
   setrlimit(RLIMIT_AS, &limit);
 }
 
-// What the child sets up once: no core file, HDF5's crashes die by their signal, and no descriptor of
-// the parent but its socket (a kept child holding the write end of someone's pipe would keep them
-// from ever seeing its end).
+// What the child sets up once: no core file, HDF5's crashes die by their signal (also under a
+// sanitizer: probe_sanitizer.h), and no descriptor of the parent but its socket (a kept child holding
+// the write end of someone's pipe would keep them from ever seeing its end).
 void prepare_child(int socket_fd) {
   util::disable_core_dumps();
-#ifdef DEEPZINE_ASAN
-  // Under a fuzzer, the child's crash is the finding this guards against, not a crash of the run; it
-  // dies by HDF5's signal instead of printing a sanitizer report (and starting a symbolizer) for a
-  // crash the parent reports anyway. Memory errors the sanitizer detects in instrumented code are
-  // still printed.
-  __sanitizer_set_death_callback(nullptr);
-  for (int signal_number : {SIGSEGV, SIGBUS, SIGFPE, SIGILL}) std::signal(signal_number, SIG_DFL);
-#endif
+  probe_sanitizer::prepare_child();
   if (socket_fd > 3) close_range(3, static_cast<unsigned>(socket_fd) - 1, 0);
   close_range(static_cast<unsigned>(socket_fd) + 1, ~0U, 0);
 }
@@ -183,9 +164,10 @@ using ProbedKey = std::tuple<std::string, dev_t, ino_t, off_t, time_t, long, tim
 std::set<ProbedKey> probed;
 
 [[noreturn]] void throw_crash(const std::filesystem::path& file, int status) {
-  throw std::runtime_error("dataset " + file.string() + ": makes the HDF5 library crash when read (" +
-                           describe(status) + "): the file is damaged or not a page file; rebuild it with "
-                           "load_data (overwrite: True)");
+  std::string how = probe_sanitizer::judge_child_death(status, file);
+  if (how.empty()) how = describe(status);
+  throw std::runtime_error("dataset " + file.string() + ": makes the HDF5 library crash when read (" + how +
+                           "): the file is damaged or not a page file; rebuild it with load_data (overwrite: True)");
 }
 
 // The child's reply for `file`: a kept child that dies may have died of an earlier file's walk, so

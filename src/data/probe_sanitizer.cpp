@@ -1,0 +1,79 @@
+#include "probe_sanitizer.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DEEPZINE_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define DEEPZINE_ASAN 1
+#endif
+#ifdef DEEPZINE_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+namespace deepzine::data::probe_sanitizer {
+namespace {
+
+constexpr int kOwnCodeError = 97;    // a sanitizer report against this project's code (or unknown)
+constexpr int kHdf5MemoryError = 98; // an AddressSanitizer report against HDF5's own code
+
+#ifdef DEEPZINE_ASAN
+// The text of stack frame `index` of a sanitizer report ("    #1 0x7f.. in H5O_... (/lib/...)").
+std::string frame(const char* report, int index) {
+  const std::string tag = "#" + std::to_string(index) + " 0x";
+  const char* at = std::strstr(report, tag.c_str());
+  if (!at) return {};
+  const char* end = std::strchr(at, '\n');
+  return end ? std::string(at, end) : std::string(at);
+}
+
+// Whose code made the bad access: the top frame, or the one below it when the top is the
+// sanitizer's own check of a libc call (memcpy and the like, made from an uninstrumented library).
+void on_asan_report(const char* report) {
+  const std::string top = frame(report, 0), below = frame(report, 1);
+  const bool top_is_ours = top.find(" in deepzine::") != std::string::npos;
+  const bool by_hdf5 = !top_is_ours && below.find("libhdf5") != std::string::npos;
+  _exit(by_hdf5 ? kHdf5MemoryError : kOwnCodeError);
+}
+#endif
+
+}  // namespace
+
+void prepare_child() {
+#ifdef DEEPZINE_ASAN
+  // HDF5's crashes die by their signal, as without a sanitizer, instead of printing a report (and
+  // starting a symbolizer) for a crash the parent reports anyway.
+  for (int signal_number : {SIGSEGV, SIGBUS, SIGFPE, SIGILL}) std::signal(signal_number, SIG_DFL);
+  // A report (printed, for the log) ends the child with a status naming whose code erred; the fuzzer's
+  // own death callback (saving the input as a crash of the run) is not the child's to call.
+  __asan_set_error_report_callback(on_asan_report);
+  __sanitizer_set_death_callback([] { _exit(kOwnCodeError); });  // UBSan's reports end here
+#endif
+}
+
+std::string judge_child_death(int status, const std::filesystem::path& file) {
+#ifdef DEEPZINE_ASAN
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kOwnCodeError) {
+    std::fprintf(stderr, "deepzine: the HDF5 probe's child found a memory error or undefined behaviour in this "
+                 "project's own code while walking %s (its report is above)\n", file.c_str());
+    __builtin_trap();
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kHdf5MemoryError) return "a memory error inside HDF5";
+#else
+  (void)status;
+  (void)file;
+#endif
+  return {};
+}
+
+}  // namespace deepzine::data::probe_sanitizer

@@ -1,0 +1,19 @@
+#pragma once
+// The HDF5 probe's child under AddressSanitizer (the fuzz build). The child walks a hostile file with
+// HDF5 (not instrumented) and with this project's walk code (instrumented). A memory error the
+// sanitizer catches inside HDF5 is contained like HDF5's crashes: the file is refused. One in this
+// project's own code must not be: it would look like HDF5's and the fuzzer could never find it.
+#include <filesystem>
+
+namespace deepzine::data::probe_sanitizer {
+
+// In the child, first: sanitizer reports end the child with a status saying whose code erred.
+// Without a sanitizer: nothing.
+void prepare_child();
+
+// In the parent, for a child that died: with a sanitizer, a report against this project's code
+// stops this process (a fuzzing finding, the report printed above by the child). Returns how to name
+// a contained death ("a memory error inside HDF5" for one against HDF5's code), empty if none applies.
+std::string judge_child_death(int status, const std::filesystem::path& file);
+
+}  // namespace deepzine::data::probe_sanitizer
