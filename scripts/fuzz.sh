@@ -99,7 +99,27 @@ printf '%%PDF-1.1\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pag
 # Text in a font the system supplies (FreeType, Splash's glyph cache) and a scanned page (image codecs).
 printf '%%PDF-1.1\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj 3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]/Resources<</Font<</F1 5 0 R>>>>/Contents 4 0 R>>endobj 4 0 obj<</Length 56>>stream\nBT /F1 24 Tf 20 100 Td (Hello, pages 12) Tj ET 0 0 1 rg 20 20 60 30 re f\nendstream endobj 5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\ntrailer<</Root 1 0 R>>\n%%%%EOF\n' > "$seeds/fuzz_pdf/text.pdf"
 pdfseparate -f 1 -l 1 "$fixtures/pdfs/R-data.pdf" "$seeds/fuzz_pdf/R-data-p%d.pdf"
-pdfseparate -f 2 -l 2 "$fixtures/pdfs/scanned-R-FAQ-p3-8.pdf" "$seeds/fuzz_pdf/scanned-p%d.pdf"
+# The scanned page's JPEG at a quarter of its size, in a one-page PDF: decoding the full 850x1100 image
+# for every input held fuzz_pdf to ~200 executions/s.
+pdfimages -j -f 2 -l 2 "$fixtures/pdfs/scanned-R-FAQ-p3-8.pdf" "$seeds/scan"
+/usr/bin/python3 - "$seeds" <<'PY'
+import glob, io, sys
+from PIL import Image
+seeds = sys.argv[1]
+source = sorted(glob.glob(f"{seeds}/scan-*.jpg"))[0]
+image = Image.open(source).convert("RGB")
+image = image.resize((image.width // 4, image.height // 4))
+jpeg = io.BytesIO()
+image.save(jpeg, "JPEG", quality=75)
+data = jpeg.getvalue()
+head = (b"%%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]/Resources<</XObject<</Im1 5 0 R>>>>/Contents 4 0 R>>endobj\n"
+        b"4 0 obj<</Length 30>>stream\nq 612 0 0 792 0 0 cm /Im1 Do Q\nendstream endobj\n"
+        b"5 0 obj<</Type/XObject/Subtype/Image/Width %d/Height %d/ColorSpace/DeviceRGB/BitsPerComponent 8"
+        b"/Filter/DCTDecode/Length %d>>stream\n" % (image.width, image.height, len(data)))
+open(f"{seeds}/fuzz_pdf/scanned-small.pdf", "wb").write(head + data + b"\nendstream endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+PY
+rm -f "$seeds"/scan-*
 # Inputs that crashed a target once (each also a test) stay in its seeds.
 cp tests/model/data/fuzz_*.pt "$seeds/fuzz_checkpoint/" 2>/dev/null || true
 cp tests/data/data/fuzz_*.h5 "$seeds/fuzz_page_file/" 2>/dev/null || true
