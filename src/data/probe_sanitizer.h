@@ -4,6 +4,7 @@
 // sanitizer catches inside HDF5 is contained like HDF5's crashes: the file is refused. One in this
 // project's own code must not be: it would look like HDF5's and the fuzzer could never find it.
 #include <filesystem>
+#include <string>
 
 namespace deepzine::data::probe_sanitizer {
 
