@@ -27,7 +27,6 @@ namespace {
 constexpr int kOwnCodeError = 97;    // a sanitizer report against this project's code (or unknown)
 constexpr int kHdf5MemoryError = 98; // an AddressSanitizer report against HDF5's own code
 
-#ifdef DEEPZINE_ASAN
 // The text of stack frame `index` of a sanitizer report ("    #1 0x7f.. in H5O_... (/lib/...)").
 std::string frame(const char* report, int index) {
   const std::string tag = "#" + std::to_string(index) + " 0x";
@@ -37,14 +36,8 @@ std::string frame(const char* report, int index) {
   return end ? std::string(at, end) : std::string(at);
 }
 
-// Whose code made the bad access: the top frame, or the one below it when the top is the
-// sanitizer's own check of a libc call (memcpy and the like, made from an uninstrumented library).
-void on_asan_report(const char* report) {
-  const std::string top = frame(report, 0), below = frame(report, 1);
-  const bool top_is_ours = top.find(" in deepzine::") != std::string::npos;
-  const bool by_hdf5 = !top_is_ours && below.find("libhdf5") != std::string::npos;
-  _exit(by_hdf5 ? kHdf5MemoryError : kOwnCodeError);
-}
+#ifdef DEEPZINE_ASAN
+void on_asan_report(const char* report) { _exit(report_is_against_hdf5(report) ? kHdf5MemoryError : kOwnCodeError); }
 #endif
 
 }  // namespace
@@ -74,6 +67,12 @@ std::string judge_child_death(int status, const std::filesystem::path& file) {
   (void)file;
 #endif
   return {};
+}
+
+bool report_is_against_hdf5(const char* report) {
+  const std::string top = frame(report, 0), below = frame(report, 1);
+  if (top.find(" in deepzine::") != std::string::npos) return false;
+  return top.find("libhdf5") != std::string::npos || below.find("libhdf5") != std::string::npos;
 }
 
 }  // namespace deepzine::data::probe_sanitizer

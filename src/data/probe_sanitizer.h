@@ -17,4 +17,9 @@ void prepare_child();
 // a contained death ("a memory error inside HDF5" for one against HDF5's code), empty if none applies.
 std::string judge_child_death(int status, const std::filesystem::path& file);
 
+// Whether an AddressSanitizer report (its text) is against HDF5's own code: the frame that made the
+// bad access, or the one under the sanitizer's check of a libc call (memcpy from HDF5), is in libhdf5
+// and not a function of this project. Symbolized or not.
+bool report_is_against_hdf5(const char* report);
+
 }  // namespace deepzine::data::probe_sanitizer

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "deepzine/data/hdf5_probe.h"
+#include "probe_sanitizer.h"
 #include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
@@ -175,4 +176,37 @@ TEST(Hdf5Probe, AKeptChildHoldsNoOtherDescriptorOfItsParent) {
 TEST(Hdf5Probe, AMissingFileIsLeftToTheCallersOwnOpen) {
   TempDir dir;
   EXPECT_NO_THROW(probe_in_child(dir / "missing.h5", refuse));
+}
+
+// Under the fuzz build's sanitizer, the child tells HDF5's memory errors (contained) from this
+// project's (a finding) by the report's top frames. Excerpts of real reports from fuzz_page_file.
+TEST(Hdf5Probe, SanitizerReportsAreToldApartByWhoseCodeErred) {
+  const char* hdf5_unsymbolized =
+      "==1==ERROR: AddressSanitizer: heap-use-after-free on address 0x60800027dbf8\n"
+      "    #0 0x55ea3ae1bad3  (/work/main/build-fuzz/fuzz/fuzz_page_file+0xa5ad3) (BuildId: 46a2)\n"
+      "    #1 0x7fdeba590f18  (/lib/x86_64-linux-gnu/libhdf5_serial.so.103+0x190f18) (BuildId: e923)\n"
+      "    #2 0x7fdeba5b4ca4  (/lib/x86_64-linux-gnu/libhdf5_serial.so.103+0x1b4ca4) (BuildId: e923)\n";
+  const char* hdf5_symbolized =
+      "    #0 0x55a8ddccca73 in memcpy (/work/main/build-fuzz/fuzz/fuzz_page_file+0xa4a73)\n"
+      "    #1 0x7ff70ab90f18  (/lib/x86_64-linux-gnu/libhdf5_serial.so.103+0x190f18)\n"
+      "    #2 0x7ff70abb4ca4 in H5O__msg_iterate_real (/lib/x86_64-linux-gnu/libhdf5_serial.so.103+0x1b4ca4)\n";
+  const char* ours_symbolized =
+      "==2==ERROR: AddressSanitizer: heap-buffer-overflow on address 0x6020000e2540\n"
+      "    #0 0x55f801ebbe6a in deepzine::data::(anonymous namespace)::walk_page_file(std::filesystem::path const&) "
+      "/work/main/src/data/page_dataset.cpp:179:98\n"
+      "    #1 0x55f801eef936 in deepzine::data::(anonymous namespace)::walk_one(char const*, unsigned long) "
+      "/work/main/src/data/hdf5_probe.cpp:100:5\n";
+  const char* ours_unsymbolized =
+      "    #0 0x55f801ebbe6a  (/work/main/build-fuzz/fuzz/fuzz_page_file+0x151e6a)\n"
+      "    #1 0x55f801eef936  (/work/main/build-fuzz/fuzz/fuzz_page_file+0x185936)\n";
+  // This project's code erring on memory HDF5 handed it is still this project's error.
+  const char* ours_called_with_hdf5_below =
+      "    #0 0x55f801ebbe6a in deepzine::data::checks::read_int_attribute() /work/main/src/data/page_file_checks.cpp:100\n"
+      "    #1 0x7ff70abb4ca4  (/lib/x86_64-linux-gnu/libhdf5_serial.so.103+0x1b4ca4)\n";
+  EXPECT_TRUE(probe_sanitizer::report_is_against_hdf5(hdf5_unsymbolized));
+  EXPECT_TRUE(probe_sanitizer::report_is_against_hdf5(hdf5_symbolized));
+  EXPECT_FALSE(probe_sanitizer::report_is_against_hdf5(ours_symbolized));
+  EXPECT_FALSE(probe_sanitizer::report_is_against_hdf5(ours_unsymbolized));
+  EXPECT_FALSE(probe_sanitizer::report_is_against_hdf5(ours_called_with_hdf5_below));
+  EXPECT_FALSE(probe_sanitizer::report_is_against_hdf5("no stack at all"));
 }
