@@ -340,10 +340,16 @@ struct PageDataset::Impl {
     out_channels = opt.channels != 0 ? opt.channels : channels;
     if (rows < opt.world_size) throw error(opt.file, name + " has only " + std::to_string(rows) + " page(s)");
     const H5T_class_t cls = data.getTypeClass();
-    if (cls == H5T_FLOAT) {
-      is_float = true;  // the original DeepZine: float32 already in [-1, 1]
-    } else if (cls != H5T_INTEGER || data.getDataType().getSize() != 1) {
-      throw error(opt.file, name + " must hold uint8 pages or float32 values in [-1, 1]");
+    const H5::DataType type = data.getDataType();
+    // Exactly IEEE float32 (the original DeepZine's, values already in [-1, 1]) or one-byte integers.
+    // A float type of another size is refused: fuzz_page_file found one declaring 4 GB elements,
+    // which HDF5 converted by allocating gigabytes.
+    if (cls == H5T_FLOAT && (type == H5::PredType::IEEE_F32LE || type == H5::PredType::IEEE_F32BE)) {
+      is_float = true;
+    } else if (cls != H5T_INTEGER || type.getSize() != 1) {
+      throw error(opt.file, name + " must hold uint8 pages or float32 values in [-1, 1] (it holds " +
+                                (cls == H5T_FLOAT ? std::to_string(type.getSize()) + "-byte floats" : "another type") +
+                                "); rebuild it with load_data");
     }
     if (!is_float) find_raw_chunks(name);
   }

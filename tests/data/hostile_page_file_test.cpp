@@ -221,6 +221,38 @@ TEST(HostilePageFile, FuzzFoundOversizedChunksAreRefused) {
   }
 }
 
+// Found by fuzz/fuzz_page_file (session 12's long run, an out-of-memory at 3 GB): a 2.4 KB file in the
+// original DeepZine's layout whose float type declares elements of 4,278,190,084 bytes made HDF5
+// allocate gigabytes to convert them. Only IEEE float32 (and one-byte integers) are read.
+TEST(HostilePageFile, FuzzFoundFloatsOfOtherSizesAreRefused) {
+  TempDir dir;
+  const fs::path doubles = dir / "doubles.h5";
+  {
+    H5::H5File f(doubles.string(), H5F_ACC_TRUNC);
+    const hsize_t dims[4] = {2, 4, 4, 3};
+    f.createDataSet("data_4", H5::PredType::NATIVE_DOUBLE, H5::DataSpace(4, dims));
+  }
+  const std::pair<fs::path, std::string> cases[] = {
+      {fs::path(DEEPZINE_TEST_DATA_DIR) / "fuzz_float_4gb_elements.h5", "it holds 4278190084-byte floats"},
+      {doubles, "it holds 8-byte floats"}};
+  for (const auto& [file, reason] : cases) {
+    data::PageDatasetOptions o;
+    o.file = file;
+    o.resolution = 4;
+    o.batch_size = 2;
+    try {
+      data::PageDataset dataset(o);
+      dataset.next_batch();
+      ADD_FAILURE() << "read " << file;
+    } catch (const std::runtime_error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(file.string()), std::string::npos) << what;
+      EXPECT_NE(what.find("data_4 must hold uint8 pages or float32 values in [-1, 1] (" + reason + ")"),
+                std::string::npos) << what;
+    }
+  }
+}
+
 // Found by fuzz/fuzz_page_file (CI's runs:2000, session 7): a damaged symbol-table node makes
 // Debian's HDF5 1.10 read address 0 inside H5Gget_info. The file is walked in a forked child first
 // (src/data/hdf5_probe.cpp): the crash there becomes a clear error naming the file, and this process
