@@ -99,7 +99,8 @@ bool read_int_attribute(const H5::H5File& f, const char* name, int64_t& value, c
   H5::Group root = f.openGroup("/");
   if (!root.attrExists(name)) return false;
   H5::Attribute a = root.openAttribute(name);
-  if (a.getTypeClass() != H5T_INTEGER || a.getSpace().getSimpleExtentNpoints() != 1) {
+  // An integer of more than 8 bytes would make HDF5 allocate its declared size to convert it.
+  if (a.getTypeClass() != H5T_INTEGER || a.getDataType().getSize() > 8 || a.getSpace().getSimpleExtentNpoints() != 1) {
     throw error(file, std::string("attribute ") + name + " is not one integer; the file was not written by deepzine's "
                       "load_data (rebuild it)");
   }
@@ -133,7 +134,7 @@ std::vector<T> read_index(const H5::H5File& f, const std::string& name, uint64_t
   H5::DataSet ds = f.openDataSet(name);
   H5::DataSpace space = ds.getSpace();
   hsize_t n = 0;
-  if (ds.getTypeClass() != H5T_INTEGER || space.getSimpleExtentNdims() != 1) {
+  if (ds.getTypeClass() != H5T_INTEGER || ds.getDataType().getSize() > 8 || space.getSimpleExtentNdims() != 1) {
     throw error(file, name + " is not a list of integers; the file is damaged: rebuild it with load_data");
   }
   space.getSimpleExtentDims(&n);

@@ -164,6 +164,18 @@ TEST(HostilePageFile, AttributesTheReaderDoesNotUnderstandAreRefused) {
   file = valid_file(dir, "levels.h5");
   replace_dataset(file, "data_4", H5::PredType::NATIVE_UINT8, {kPages - 1, 4, 4, 3});
   expect_refused(file, "every level must hold the same pages");
+  // An integer wider than 8 bytes: HDF5 would allocate its declared size to convert it.
+  file = valid_file(dir, "wide.h5");
+  {
+    H5::H5File f(file.string(), H5F_ACC_RDWR);
+    H5::Group root = f.openGroup("/");
+    root.removeAttr("page_count");
+    H5::IntType wide(H5::PredType::STD_I64LE);
+    wide.setSize(16);
+    const std::vector<uint8_t> bytes(16, 0);
+    root.createAttribute("page_count", wide, H5::DataSpace(H5S_SCALAR)).write(wide, bytes.data());
+  }
+  expect_refused(file, "attribute page_count is not one integer");
 }
 
 // A 2 KB file that declares 10^8 pages is refused by its size, without allocating for its claim.
