@@ -9,6 +9,7 @@
 #include <poppler/Error.h>
 #include <poppler/GlobalParams.h>
 #include <poppler/PDFDoc.h>
+#include <poppler/XRef.h>
 #include <poppler/SplashOutputDev.h>
 #include <poppler/splash/SplashBitmap.h>
 #include <poppler/splash/SplashFont.h>
@@ -157,6 +158,15 @@ PdfDocument::PdfDocument(const std::filesystem::path& file) : impl_(std::make_un
   if (!impl_->doc->isOk()) {
     if (impl_->doc->getErrorCode() == errEncrypted) throw std::runtime_error("the PDF is encrypted (locked with a password)");
     throw std::runtime_error("not a readable PDF (corrupt or truncated)");
+  }
+  // Every object takes bytes of the file (even packed in a compressed object stream). A damaged file
+  // can name object 21,000,000 in 37 KB: poppler then sizes its cross-reference table to match (600 MB)
+  // and scans all of it for every lookup (fuzz_pdf: 100 s for one page).
+  const int64_t objects = impl_->doc->getXRef()->getNumObjects();
+  const int64_t bytes = static_cast<int64_t>(std::filesystem::file_size(file, ec));
+  if (!ec && objects > bytes + 4096) {
+    throw std::runtime_error("the PDF names " + std::to_string(objects) + " objects in " + std::to_string(bytes) +
+                             " bytes (damaged)");
   }
   if (impl_->doc->getNumPages() <= 0) throw std::runtime_error("the PDF has no pages");
 }
