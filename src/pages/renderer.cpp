@@ -1,6 +1,7 @@
 #include "deepzine/pages/renderer.h"
 
 #include "libjpeg_messages.h"
+#include "object_numbers.h"
 
 // poppler's core API (libpoppler-private-dev), not poppler-cpp: poppler-cpp builds a new
 // SplashOutputDev, and with it a new font engine and glyph cache, for every page it renders, which
@@ -154,16 +155,22 @@ PdfDocument::PdfDocument(const std::filesystem::path& file) : impl_(std::make_un
   if (std::filesystem::file_size(file, ec) == 0 || ec) {
     throw std::runtime_error(ec ? "cannot read the file (" + ec.message() + ")" : "the file is empty");
   }
+  // A damaged PDF's table is rebuilt from its "N G obj" headers, sized by the largest N: every object
+  // takes bytes of the file, so a larger N than the file has bytes is damage, refused before poppler
+  // allocates for it (object_numbers.h).
+  const int64_t bytes = static_cast<int64_t>(std::filesystem::file_size(file, ec));
+  const int64_t largest = largest_object_number(file);
+  if (!ec && largest > bytes + 4096) {
+    throw std::runtime_error("the PDF names object " + std::to_string(largest) + " in " + std::to_string(bytes) +
+                             " bytes (damaged)");
+  }
   impl_->doc = std::make_unique<PDFDoc>(std::make_unique<GooString>(file.string()));
   if (!impl_->doc->isOk()) {
     if (impl_->doc->getErrorCode() == errEncrypted) throw std::runtime_error("the PDF is encrypted (locked with a password)");
     throw std::runtime_error("not a readable PDF (corrupt or truncated)");
   }
-  // Every object takes bytes of the file (even packed in a compressed object stream). A damaged file
-  // can name object 21,000,000 in 37 KB: poppler then sizes its cross-reference table to match (600 MB)
-  // and scans all of it for every lookup (fuzz_pdf: 100 s for one page).
+  // The same bound on the table poppler built (a cross-reference stream can declare its size).
   const int64_t objects = impl_->doc->getXRef()->getNumObjects();
-  const int64_t bytes = static_cast<int64_t>(std::filesystem::file_size(file, ec));
   if (!ec && objects > bytes + 4096) {
     throw std::runtime_error("the PDF names " + std::to_string(objects) + " objects in " + std::to_string(bytes) +
                              " bytes (damaged)");
