@@ -2,6 +2,7 @@
 #include <H5public.h>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cstdint>
 #include <stdexcept>
 
@@ -13,6 +14,9 @@
 // input (a fork copies the page tables of all this process's memory).
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   deepzine::data::set_probe_children(deepzine::data::ProbeChildren::kReused);
+  // A walk that HDF5 never finishes is refused after 5 s (the product waits 120 s), well within
+  // libFuzzer's -timeout.
+  deepzine::data::set_probe_time_limit(std::chrono::seconds(5));
   // Every file HDF5 opens gets a metadata cache of ~600 KB, zero-filled. HDF5 keeps freed blocks for
   // reuse only up to 64 KB a kind, so each open took fresh pages from the sanitizer's allocator (which
   // maps and unmaps every large block): a third of the time in page faults. Keep up to 4 MB a kind

@@ -1,13 +1,17 @@
 #include "deepzine/data/hdf5_probe.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -139,17 +143,30 @@ struct ProbeChild {
     return status;
   }
 
-  // Sends the request and receives the reply; false if the child died instead of replying.
-  bool ask(const std::string& request, std::string& reply) {
-    if (::send(socket, request.data(), request.size(), MSG_NOSIGNAL) < 0) return false;
+  enum class Answer { kReplied, kDied, kTimedOut };
+
+  // Sends the request and waits up to `limit` for the reply. A child that takes longer (HDF5 loops
+  // forever on some damaged files: found by fuzz_page_file) is killed.
+  Answer ask(const std::string& request, std::chrono::milliseconds limit, std::string& reply) {
+    if (::send(socket, request.data(), request.size(), MSG_NOSIGNAL) < 0) return Answer::kDied;
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd ready{socket, POLLIN, 0};
+      const int polled = ::poll(&ready, 1, static_cast<int>(std::max<int64_t>(left.count(), 0)));
+      if (polled > 0) break;
+      if (polled < 0 && errno == EINTR) continue;
+      ::kill(pid, SIGKILL);
+      return Answer::kTimedOut;
+    }
     std::vector<char> buffer(1 + kMaxMessage);
     ssize_t length;
     do length = ::recv(socket, buffer.data(), buffer.size(), 0);
     while (length < 0 && errno == EINTR);
-    if (length <= 0) return false;
+    if (length <= 0) return Answer::kDied;
     reply.assign(buffer.data(), static_cast<size_t>(length));
     ++walks;
-    return true;
+    return Answer::kReplied;
   }
 
   ~ProbeChild() {
@@ -160,10 +177,22 @@ struct ProbeChild {
 std::mutex probe_mutex;  // one probe at a time: the child, the set and the mode are shared
 ProbeChild probe_child;
 ProbeChildren children_mode = ProbeChildren::kOnePerFile;
+std::chrono::milliseconds time_limit = kDefaultProbeTimeLimit;
 using ProbedKey = std::tuple<std::string, dev_t, ino_t, off_t, time_t, long, time_t, long>;
 std::set<ProbedKey> probed;
 
-[[noreturn]] void throw_crash(const std::filesystem::path& file, int status) {
+std::string seconds(std::chrono::milliseconds duration) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", static_cast<double>(duration.count()) / 1000.0);
+  return text;
+}
+
+[[noreturn]] void throw_crash(const std::filesystem::path& file, int status, bool timed_out) {
+  if (timed_out) {
+    throw std::runtime_error("dataset " + file.string() + ": the HDF5 library did not finish reading its index in " +
+                             seconds(time_limit) + " s: the file is damaged "
+                             "or not a page file; rebuild it with load_data (overwrite: True)");
+  }
   std::string how = probe_sanitizer::judge_child_death(status, file);
   if (how.empty()) how = describe(status);
   throw std::runtime_error("dataset " + file.string() + ": makes the HDF5 library crash when read (" + how +
@@ -178,9 +207,10 @@ bool reply_for(const std::filesystem::path& file, const std::string& request, Pr
   for (;;) {
     if (!probe_child.running() && !probe_child.start(walk)) return false;
     const bool fresh = probe_child.walks == 0;
-    if (probe_child.ask(request, reply)) return true;
+    const ProbeChild::Answer answer = probe_child.ask(request, time_limit, reply);
+    if (answer == ProbeChild::Answer::kReplied) return true;
     const int status = probe_child.stop();
-    if (fresh) throw_crash(file, status);
+    if (fresh) throw_crash(file, status, answer == ProbeChild::Answer::kTimedOut);
   }
 }
 
@@ -190,6 +220,11 @@ void set_probe_children(ProbeChildren mode) {
   std::lock_guard<std::mutex> lock(probe_mutex);
   children_mode = mode;
   if (mode == ProbeChildren::kOnePerFile && probe_child.running()) probe_child.stop();
+}
+
+void set_probe_time_limit(std::chrono::milliseconds limit) {
+  std::lock_guard<std::mutex> lock(probe_mutex);
+  time_limit = limit;
 }
 
 void forget_probed_files() {

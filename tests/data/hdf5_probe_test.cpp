@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -45,6 +46,11 @@ void crash_after_first_walk(const fs::path& file) {
   if (walked) std::raise(SIGSEGV);
   walked = true;
   record_walk(file);
+}
+
+// Never returns, as HDF5 on some damaged files.
+void hang(const fs::path&) {
+  for (;;) ::pause();
 }
 
 void refuse(const fs::path& file) { throw std::runtime_error("dataset " + file.string() + ": refused by the walk"); }
@@ -138,6 +144,32 @@ TEST(Hdf5Probe, AKeptChildThatDiesIsReplacedWithoutBlamingTheFile) {
   ASSERT_EQ(walkers_of(first).size(), 1u);
   ASSERT_EQ(walkers_of(second).size(), 1u);
   EXPECT_NE(walkers_of(first)[0], walkers_of(second)[0]);
+}
+
+// Found by fuzz_page_file (session 12): a file on which HDF5 never finishes kept the run waiting for
+// the child for ever. The child is killed after the time limit and the file refused.
+TEST(Hdf5Probe, AWalkThatNeverEndsIsKilledAndTheFileRefused) {
+  TempDir dir;
+  const fs::path file = dir.write("endless.h5", "x"), after = dir.write("after.h5", "x");
+  set_probe_time_limit(std::chrono::milliseconds(200));
+  for (ProbeChildren mode : {ProbeChildren::kOnePerFile, ProbeChildren::kReused}) {
+    set_probe_children(mode);
+    forget_probed_files();
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      probe_in_child(file, hang);
+      ADD_FAILURE() << "no error";
+    } catch (const std::runtime_error& e) {
+      EXPECT_EQ(std::string(e.what()), "dataset " + file.string() +
+                                           ": the HDF5 library did not finish reading its index in 0.2 s: the file is "
+                                           "damaged or not a page file; rebuild it with load_data (overwrite: True)");
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+    EXPECT_NO_THROW(probe_in_child(after, record_walk));  // and probing goes on
+  }
+  set_probe_children(ProbeChildren::kOnePerFile);
+  set_probe_time_limit(kDefaultProbeTimeLimit);
+  EXPECT_TRUE(no_child_left());
 }
 
 TEST(Hdf5Probe, TheWalksOwnErrorIsPassedOn) {

@@ -4,6 +4,7 @@
 // a forked child walks it first; a child that dies means the file is refused with a clear error
 // instead of taking the run down. Each file (path, inode, size, times) is probed once per process, on
 // its first open, before the reader has started its prefetch thread.
+#include <chrono>
 #include <filesystem>
 
 namespace deepzine::data {
@@ -22,6 +23,12 @@ void probe_in_child(const std::filesystem::path& file, ProbeWalk walk);
 // dies is replaced, and a file is blamed only for the death of a child that walked nothing before it.
 enum class ProbeChildren { kOnePerFile, kReused };
 void set_probe_children(ProbeChildren mode);
+
+// How long a child may take to walk a file before it is killed and the file refused (HDF5 loops
+// forever on some damaged files). Reading the index of a page file of a million pages takes well
+// under a second; the fuzzer sets seconds.
+constexpr std::chrono::milliseconds kDefaultProbeTimeLimit{120000};
+void set_probe_time_limit(std::chrono::milliseconds limit);
 
 // Forgets which files were probed: the fuzzer writes each input to the same path, which may keep its
 // size and time (tmpfs times have the clock tick's resolution), and each input must be probed.
