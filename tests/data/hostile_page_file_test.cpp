@@ -10,10 +10,12 @@
 #include <hdf5.h>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 
+#include "deepzine/data/hdf5_probe.h"
 #include "deepzine/data/page_dataset.h"
 #include "deepzine/pages/dataset_writer.h"
 #include "support/core_dumps.h"
@@ -283,6 +285,28 @@ TEST(HostilePageFile, FuzzFoundFileThatCrashesHdf5IsAClearError) {
   // A sound file is still read after that (and probed once).
   TempDir dir;
   EXPECT_THROW(data::available_resolutions(dir / "missing.h5"), std::runtime_error);
+}
+
+// Found by fuzz/fuzz_page_file (session 12's long run, a timeout): HDF5 takes 1.4 s to give up on this
+// 2.4 KB file here, and over 30 s under the sanitizer, where the run waited on the probe's child for
+// as long as it took. The child is killed after its time limit (here 0.1 s) and the file refused by
+// name; a machine fast enough to finish sooner gets HDF5's own error.
+TEST(HostilePageFile, FuzzFoundFileThatHdf5IsSlowToReadIsRefusedInBoundedTime) {
+  const fs::path file = fs::path(DEEPZINE_TEST_DATA_DIR) / "fuzz_hdf5_slow_to_read.h5";
+  data::set_probe_time_limit(std::chrono::milliseconds(100));
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    data::available_resolutions(file);
+    ADD_FAILURE() << "read " << file;
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind("dataset " + file.string() + ": ", 0), 0u) << what;
+    EXPECT_TRUE(what.find("did not finish reading its index in 0.1 s") != std::string::npos ||
+                what.find("cannot open as HDF5") != std::string::npos)
+        << what;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  data::set_probe_time_limit(data::kDefaultProbeTimeLimit);
 }
 
 // The probe's contained crash leaves no core file in the working directory, even for a user whose
