@@ -203,7 +203,8 @@ for t in "${targets[@]}"; do
       echo "$done_execs $round" > "$progress.tmp" && mv "$progress.tmp" "$progress"
       echo "fuzz: $t $done_execs of $total executions, $(( $(date +%s) - started )) s this run," \
         "rounds to $round at $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(grep -ho 'cov: [0-9]* ft: [0-9]*' "${logs[@]}" | tail -1)"
-      [ -z "$(find "$crashes" -type f)" ] || break
+      # A finding stops the run (libFuzzer's slow-unit-* notes do not).
+      [ -z "$(find "$crashes" -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \))" ] || break
     done
     trap - INT TERM
     cat "$out/$t".*.log > "$out/$t.log"
