@@ -55,6 +55,7 @@ uint64_t address_space_bytes() {
 // never more than the file holds: the child may grow by 1 GiB plus the file's size, no more (set again
 // for each file a kept child walks). A refused allocation is an HDF5 error, reported like any other.
 void bound_child_memory(uint64_t file_size) {
+  probe_sanitizer::bound_child_heap(file_size);
   const uint64_t now = address_space_bytes();
   if (now == 0) return;
   rlimit limit{};

@@ -3,7 +3,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -17,6 +19,7 @@
 #define DEEPZINE_ASAN 1
 #endif
 #ifdef DEEPZINE_ASAN
+#include <sanitizer/allocator_interface.h>
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
@@ -37,7 +40,19 @@ std::string frame(const char* report, int index) {
 }
 
 #ifdef DEEPZINE_ASAN
+constexpr int kHeapBoundExceeded = 99;  // the child's heap grew past its bound (see bound_child_heap)
+
 void on_asan_report(const char* report) { _exit(report_is_against_hdf5(report) ? kHdf5MemoryError : kOwnCodeError); }
+
+// The child's heap, counted by the sanitizer's allocation hooks (the child is single-threaded).
+int64_t heap_bytes = 0, heap_limit = INT64_MAX;
+void on_malloc(const volatile void*, size_t size) {
+  heap_bytes += static_cast<int64_t>(size);
+  if (heap_bytes > heap_limit) _exit(kHeapBoundExceeded);
+}
+void on_free(const volatile void* pointer) {
+  if (pointer) heap_bytes -= static_cast<int64_t>(__sanitizer_get_allocated_size(pointer));
+}
 #endif
 
 }  // namespace
@@ -51,6 +66,15 @@ void prepare_child() {
   // own death callback (saving the input as a crash of the run) is not the child's to call.
   __asan_set_error_report_callback(on_asan_report);
   __sanitizer_set_death_callback([] { _exit(kOwnCodeError); });  // UBSan's reports end here
+  __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free);
+#endif
+}
+
+void bound_child_heap(uint64_t file_size) {
+#ifdef DEEPZINE_ASAN
+  heap_limit = heap_bytes + (int64_t{128} << 20) + static_cast<int64_t>(std::min<uint64_t>(file_size, INT64_MAX / 4));
+#else
+  (void)file_size;
 #endif
 }
 
@@ -62,6 +86,7 @@ std::string judge_child_death(int status, const std::filesystem::path& file) {
     __builtin_trap();
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == kHdf5MemoryError) return "a memory error inside HDF5";
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kHeapBoundExceeded) return "its heap grew past its bound";
 #else
   (void)status;
   (void)file;
