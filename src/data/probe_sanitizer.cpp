@@ -72,7 +72,7 @@ void prepare_child() {
 
 void bound_child_heap(uint64_t file_size) {
 #ifdef DEEPZINE_ASAN
-  heap_limit = heap_bytes + (int64_t{128} << 20) + static_cast<int64_t>(std::min<uint64_t>(file_size, INT64_MAX / 4));
+  heap_limit = heap_bytes + (int64_t{32} << 20) + static_cast<int64_t>(std::min<uint64_t>(file_size, INT64_MAX / 4));
 #else
   (void)file_size;
 #endif

@@ -14,10 +14,11 @@ namespace deepzine::data::probe_sanitizer {
 void prepare_child();
 
 // In the child, before each walk of a file of `file_size` bytes: under the sanitizer the heap may grow
-// by 128 MiB plus the file's size, and the child exits when it grows past that. The address-space
+// by 32 MiB plus the file's size, and the child exits when it grows past that. The address-space
 // limit that bounds the child otherwise (1 GiB plus the file's size) does nothing under a sanitizer,
 // whose heap is address space reserved from the start: on some damaged files HDF5 filled gigabytes,
-// 10 s an input (1 s with this bound; the fuzzer's files are at most 64 KB).
+// 10 s an input (0.3 s with this bound; the fuzzer's files are at most 64 KB, whose walk needs a few
+// MB).
 void bound_child_heap(uint64_t file_size);
 
 // In the parent, for a child that died: with a sanitizer, a report against this project's code
