@@ -152,15 +152,15 @@ struct PdfDocument::Impl {
 PdfDocument::PdfDocument(const std::filesystem::path& file) : impl_(std::make_unique<Impl>()), file_(file) {
   quiet_poppler_errors();
   std::error_code ec;
-  if (std::filesystem::file_size(file, ec) == 0 || ec) {
+  const int64_t bytes = static_cast<int64_t>(std::filesystem::file_size(file, ec));
+  if (ec || bytes == 0) {
     throw std::runtime_error(ec ? "cannot read the file (" + ec.message() + ")" : "the file is empty");
   }
   // A damaged PDF's table is rebuilt from its "N G obj" headers, sized by the largest N: every object
   // takes bytes of the file, so a larger N than the file has bytes is damage, refused before poppler
   // allocates for it (object_numbers.h).
-  const int64_t bytes = static_cast<int64_t>(std::filesystem::file_size(file, ec));
   const int64_t largest = largest_object_number(file);
-  if (!ec && largest > bytes + 4096) {
+  if (largest > bytes + 4096) {
     throw std::runtime_error("the PDF names object " + std::to_string(largest) + " in " + std::to_string(bytes) +
                              " bytes (damaged)");
   }
@@ -171,7 +171,7 @@ PdfDocument::PdfDocument(const std::filesystem::path& file) : impl_(std::make_un
   }
   // The same bound on the table poppler built (a cross-reference stream can declare its size).
   const int64_t objects = impl_->doc->getXRef()->getNumObjects();
-  if (!ec && objects > bytes + 4096) {
+  if (objects > bytes + 4096) {
     throw std::runtime_error("the PDF names " + std::to_string(objects) + " objects in " + std::to_string(bytes) +
                              " bytes (damaged)");
   }

@@ -76,6 +76,23 @@ void expect_refused(const fs::path& file, const std::string& reason) {
   }
 }
 
+// The error of reading the first batch of two pages of `resolution` from `file` (a test failure, and
+// "", if it reads).
+std::string first_batch_error(const fs::path& file, int resolution) {
+  data::PageDatasetOptions o;
+  o.file = file;
+  o.resolution = resolution;
+  o.batch_size = 2;
+  try {
+    data::PageDataset dataset(o);
+    dataset.next_batch();
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "read " << file;
+  return "";
+}
+
 // Replaces dataset `name` by one of `type` with `dims`, zero-filled.
 void replace_dataset(const fs::path& file, const std::string& name, const H5::PredType& type, std::vector<hsize_t> dims) {
   H5::H5File f(file.string(), H5F_ACC_RDWR);
@@ -222,17 +239,8 @@ TEST(HostilePageFile, NonRegularPathsAreRefused) {
 // HDF5 1.10 read past its own buffer (heap overflow inside H5Dread). Refused before HDF5 reads it.
 TEST(HostilePageFile, FuzzFoundOversizedChunksAreRefused) {
   const fs::path file = fs::path(DEEPZINE_TEST_DATA_DIR) / "fuzz_oversized_chunk.h5";
-  data::PageDatasetOptions o;
-  o.file = file;
-  o.resolution = 4;
-  o.batch_size = 2;
-  try {
-    data::PageDataset dataset(o);
-    dataset.next_batch();
-    FAIL() << "read " << file;
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("data_4 has chunks of 16187391 along dimension 0"), std::string::npos) << e.what();
-  }
+  const std::string what = first_batch_error(file, 4);
+  EXPECT_NE(what.find("data_4 has chunks of 16187391 along dimension 0"), std::string::npos) << what;
 }
 
 // Found by fuzz/fuzz_page_file (session 12's long run, an out-of-memory at 3 GB): a 2.4 KB file in the
@@ -250,20 +258,10 @@ TEST(HostilePageFile, FuzzFoundFloatsOfOtherSizesAreRefused) {
       {fs::path(DEEPZINE_TEST_DATA_DIR) / "fuzz_float_4gb_elements.h5", "it holds 4278190084-byte floats"},
       {doubles, "it holds 8-byte floats"}};
   for (const auto& [file, reason] : cases) {
-    data::PageDatasetOptions o;
-    o.file = file;
-    o.resolution = 4;
-    o.batch_size = 2;
-    try {
-      data::PageDataset dataset(o);
-      dataset.next_batch();
-      ADD_FAILURE() << "read " << file;
-    } catch (const std::runtime_error& e) {
-      const std::string what = e.what();
-      EXPECT_NE(what.find(file.string()), std::string::npos) << what;
-      EXPECT_NE(what.find("data_4 must hold uint8 pages or float32 values in [-1, 1] (" + reason + ")"),
-                std::string::npos) << what;
-    }
+    const std::string what = first_batch_error(file, 4);
+    EXPECT_NE(what.find(file.string()), std::string::npos) << what;
+    EXPECT_NE(what.find("data_4 must hold uint8 pages or float32 values in [-1, 1] (" + reason + ")"),
+              std::string::npos) << what;
   }
 }
 
