@@ -71,6 +71,24 @@ with h5py.File(f"{seeds}/fuzz_page_file/format1.h5", "w") as f:  # this project'
         f.create_dataset(f"data_{s}", data=rng.randint(0, 256, (3, s, s, 1), dtype=np.uint8),
                          chunks=(1, s, s, 1), compression="gzip", compression_opts=1)
     f.attrs["format_version"] = 1
+with h5py.File(f"{seeds}/fuzz_page_file/format2.h5", "w") as f:  # this project's format 2 (pages/README)
+    kinds = np.array([1, 3, 1], np.uint8)  # grey, colour, grey
+    rows = np.array([0, 0, 1], np.int64)
+    for s in (4, 8):
+        grey = f.create_dataset(f"pages/grey_{s}", data=rng.randint(0, 256, (2, s, s, 1), dtype=np.uint8),
+                                chunks=(1, s, s, 1), compression="gzip", compression_opts=1, maxshape=(None, s, s, 1))
+        rgb = f.create_dataset(f"pages/rgb_{s}", data=rng.randint(0, 256, (1, s, s, 3), dtype=np.uint8),
+                               chunks=(1, s, s, 3), compression="gzip", compression_opts=1, maxshape=(None, s, s, 3))
+        view = h5py.VirtualLayout(shape=(3, s, s, 3), dtype=np.uint8)
+        for page, (kind, row) in enumerate(zip(kinds, rows)):
+            for ch in range(3):
+                view[page, :, :, ch] = (h5py.VirtualSource(grey)[row, :, :, 0] if kind == 1
+                                        else h5py.VirtualSource(rgb)[row, :, :, ch])
+        f.create_virtual_dataset(f"data_{s}", view)
+    f.create_dataset("pages/kind", data=kinds, chunks=(3,), compression="gzip", compression_opts=1)
+    f.create_dataset("pages/row", data=rows, chunks=(3,), compression="gzip", compression_opts=1)
+    f.create_dataset("imagenames", data=["a.pdf#1", "a.pdf#2", "b.pdf#1"], dtype=h5py.string_dtype())
+    f.attrs.update({"format_version": 2, "channels": 3, "page_count": 3, "max_size": 8})
 with h5py.File(f"{seeds}/fuzz_page_file/original.h5", "w") as f:  # the original DeepZine's float32
     f.create_dataset("data_4", data=rng.uniform(-1, 1, (2, 4, 4, 3)).astype(np.float32))
 # Superblock 0 pointing at a driver-information block that declares ~4 GiB (HDF5 allocates it).

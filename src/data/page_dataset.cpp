@@ -3,15 +3,13 @@
 #include "deepzine/pages/page_file.h"
 #include "deepzine/util/regular_file.h"
 #include "deepzine/data/hdf5_probe.h"
+#include "inflater.h"
 #include "page_file_checks.h"
+#include "row_reader.h"
 
 #include <ATen/Parallel.h>
 #include <H5Cpp.h>
 #include <torch/torch.h>
-#include <zlib.h>
-#ifdef DEEPZINE_HAVE_LIBDEFLATE
-#include <libdeflate.h>
-#endif
 
 #include <algorithm>
 #include <atomic>
@@ -28,34 +26,30 @@ namespace {
 
 using checks::error;
 
-// Inflates one zlib stream (an HDF5 deflate chunk) of known size: libdeflate when the build has it
-// (about twice zlib's speed, measured in docs/BENCHMARKS.md), else zlib.
-class Inflater {
- public:
-#ifdef DEEPZINE_HAVE_LIBDEFLATE
-  Inflater() : d_(libdeflate_alloc_decompressor()) {}
-  ~Inflater() { libdeflate_free_decompressor(d_); }
-  bool inflate(const std::vector<uint8_t>& in, uint8_t* out, size_t out_bytes) {
-    size_t got = 0;
-    return d_ && libdeflate_zlib_decompress(d_, in.data(), in.size(), out, out_bytes, &got) == LIBDEFLATE_SUCCESS &&
-           got == out_bytes;
-  }
-  Inflater(const Inflater&) = delete;
-  Inflater& operator=(const Inflater&) = delete;
-
- private:
-  libdeflate_decompressor* d_;
-#else
-  bool inflate(const std::vector<uint8_t>& in, uint8_t* out, size_t out_bytes) {
-    uLongf got = static_cast<uLongf>(out_bytes);
-    return uncompress(out, &got, in.data(), static_cast<uLong>(in.size())) == Z_OK && got == out_bytes;
-  }
-#endif
-};
-
 // ITU-R BT.601 luma weights: a colour page read by a grey model looks as it would printed in grey.
 constexpr float kLuma[3] = {0.299f, 0.587f, 0.114f};
-inline float luma(const uint8_t* rgb) { return kLuma[0] * rgb[0] + kLuma[1] * rgb[1] + kLuma[2] * rgb[2]; }
+
+// One HWC page of `stored` channels (uint8 0..255, or float32 already in [-1, 1]) to CHW float in
+// [-1, 1] with `c` channels, in one pass: a grey page fills every channel, a colour page read as grey
+// is its luma.
+inline float to_unit(uint8_t v) { return v / 127.5f - 1.0f; }
+inline float to_unit(float v) { return v; }
+template <typename T>
+void hwc_to_chw(const T* px, int64_t stored, float* out, int64_t c, int64_t r) {
+  const int64_t n = r * r;
+  if (stored == 1) {
+    for (int64_t p = 0; p < n; ++p) out[p] = to_unit(px[p]);
+    for (int64_t ch = 1; ch < c; ++ch) std::copy(out, out + n, out + ch * n);
+  } else if (c == 1) {
+    for (int64_t p = 0; p < n; ++p) {
+      const T* rgb = px + p * stored;
+      out[p] = kLuma[0] * to_unit(rgb[0]) + kLuma[1] * to_unit(rgb[1]) + kLuma[2] * to_unit(rgb[2]);
+    }
+  } else {
+    for (int64_t p = 0; p < n; ++p)
+      for (int64_t ch = 0; ch < c; ++ch) out[ch * n + p] = to_unit(px[p * stored + ch]);
+  }
+}
 
 // The number of pages, the same in every level data_<size>; each level checked to be a local 4-D
 // dataset whose declared page count the file's size can hold, and the root attributes to agree.
@@ -200,10 +194,12 @@ struct PageDataset::Impl {
   bool is_float = false;
   // This project's files keep one page per deflated chunk: the reader thread reads the compressed
   // chunks and the pages are inflated and converted on all cores, instead of HDF5 decompressing them one
-  // by one (and, for grey pages, copying them into three channels element by element).
+  // by one (and, for grey pages, copying them into three channels element by element). Stores of other
+  // layouts are read a page at a time by their RowReader, never through HDF5's chunk decoding.
   struct Store {
     H5::DataSet ds;
     int channels = 0;
+    std::unique_ptr<RowReader> reader;
   };
   bool raw_chunks = false;
   std::vector<Store> stores;        // format 2: the grey and RGB stores; format 1: data_<size> itself
@@ -243,7 +239,7 @@ struct PageDataset::Impl {
       const Store& store = stores[page_store.empty() ? 0 : page_store[page]];
       hsize_t off[4] = {hsize_t(page_row.empty() ? page : page_row[page]), 0, 0, 0}, bytes = 0;
       uint32_t mask = 0;
-      if (H5Dget_chunk_storage_size(store.ds.getId(), off, &bytes) < 0) {
+      if (!stored_chunk_bytes(store.ds.getId(), off, bytes)) {
         throw error(opt.file, "cannot locate the chunk of page " + std::to_string(page));
       }
       // The stored size is the file's claim: a page deflates to at most compressBound of its bytes.
@@ -277,17 +273,7 @@ struct PageDataset::Impl {
           continue;
         }
         const uint8_t* px = deflated[i] ? page.data() : packed[i].data();
-        // HWC uint8 -> CHW float in [-1, 1], one pass; a grey page fills every channel.
-        float* o = dst + i * c * r * r;
-        if (sc == 1) {
-          for (int64_t p = 0; p < r * r; ++p) o[p] = px[p] / 127.5f - 1.0f;
-          for (int64_t ch = 1; ch < c; ++ch) std::copy(o, o + r * r, o + ch * r * r);
-        } else if (c == 1) {  // a colour page for a grey model
-          for (int64_t p = 0; p < r * r; ++p) o[p] = luma(px + p * sc) / 127.5f - 1.0f;
-        } else {
-          for (int64_t p = 0; p < r * r; ++p)
-            for (int64_t ch = 0; ch < c; ++ch) o[ch * r * r + p] = px[p * sc + ch] / 127.5f - 1.0f;
-        }
+        hwc_to_chw(px, sc, dst + i * c * r * r, c, r);
       }
     });
     if (bad) throw error(opt.file, "a page chunk does not inflate (corrupt file?)");
@@ -297,24 +283,24 @@ struct PageDataset::Impl {
 
   torch::Tensor read_batch(const std::vector<int64_t>& rows_wanted) {
     if (raw_chunks) return read_batch_raw(rows_wanted);
-    const int64_t r = opt.resolution, c = channels, b = static_cast<int64_t>(rows_wanted.size());
-    torch::Tensor raw = torch::empty({b, r, r, c}, is_float ? torch::kFloat32 : torch::kUInt8);
-    const size_t row_bytes = static_cast<size_t>(r * r * c) * raw.element_size();
-    hsize_t count[4] = {1, hsize_t(r), hsize_t(r), hsize_t(c)};
-    H5::DataSpace mem(4, count);
-    H5::DataSpace space = data.getSpace();
-    for (int64_t i = 0; i < b; ++i) {
-      hsize_t start[4] = {hsize_t(rows_wanted[i]), 0, 0, 0};
-      space.selectHyperslab(H5S_SELECT_SET, count, start);
-      data.read(static_cast<char*>(raw.data_ptr()) + i * row_bytes,
-                is_float ? H5::PredType::NATIVE_FLOAT : H5::PredType::NATIVE_UINT8, mem, space);
-    }
-    torch::Tensor out = raw.permute({0, 3, 1, 2});
-    out = is_float ? out.contiguous() : out.to(torch::kFloat32).div_(127.5).sub_(1.0).contiguous();
-    if (out_channels == 1 && c == 3) {
-      out = (out.select(1, 0) * kLuma[0] + out.select(1, 1) * kLuma[1] + out.select(1, 2) * kLuma[2]).unsqueeze(1);
-    } else if (out_channels == 3 && c == 1) {
-      out = out.expand({b, 3, r, r}).contiguous();
+    const int64_t r = opt.resolution, c = out_channels, b = static_cast<int64_t>(rows_wanted.size());
+    // In store and row order, so that pages sharing a chunk decode it once; each lands at its place.
+    std::vector<int64_t> order(static_cast<size_t>(b));
+    std::iota(order.begin(), order.end(), 0);
+    auto where = [&](int64_t i) {
+      const int64_t page = rows_wanted[static_cast<size_t>(i)];
+      return std::make_pair(page_store.empty() ? 0 : int(page_store[page]), page_row.empty() ? page : page_row[page]);
+    };
+    std::sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return where(x) < where(y); });
+    torch::Tensor out = torch::empty({b, c, r, r}, torch::kFloat32);
+    std::vector<uint8_t> page(static_cast<size_t>(r * r * 3) * (is_float ? 4 : 1));
+    for (int64_t i : order) {
+      const auto [store_index, row] = where(i);
+      Store& store = stores[static_cast<size_t>(store_index)];
+      store.reader->read(row, page.data());
+      float* dst = out.data_ptr<float>() + i * c * r * r;
+      if (is_float) hwc_to_chw(reinterpret_cast<const float*>(page.data()), store.channels, dst, c, r);
+      else hwc_to_chw(page.data(), store.channels, dst, c, r);
     }
     if (opt.pin_memory) out = out.pin_memory();
     return out;
@@ -351,7 +337,7 @@ struct PageDataset::Impl {
                                 (cls == H5T_FLOAT ? std::to_string(type.getSize()) + "-byte floats" : "another type") +
                                 "); rebuild it with load_data");
     }
-    if (!is_float) find_raw_chunks(name);
+    open_stores(name);
   }
 
   // Whether `ds` holds one uint8 [size, size, c] page per chunk, deflated (and byte-shuffled, a no-op).
@@ -375,12 +361,13 @@ struct PageDataset::Impl {
     return deflate;
   }
 
-  // Sets up the raw-chunk path when the file allows it; otherwise HDF5 reads the view `name`.
-  void find_raw_chunks(const std::string& name) {
+  // Opens the stores the pages are read from, and takes the raw-chunk path when every store allows it.
+  void open_stores(const std::string& name) {
     const int r = opt.resolution;
+    const H5::PredType& element = is_float ? H5::PredType::NATIVE_FLOAT : H5::PredType::NATIVE_UINT8;
     if (!file.nameExists("pages")) {  // format 1: the view is the store
-      if (one_deflated_page_per_chunk(data, r, channels)) stores = {{data, channels}};
-      raw_chunks = !stores.empty();
+      stores.push_back({data, channels, std::make_unique<RowReader>(data, name, opt.file, element)});
+      raw_chunks = !is_float && one_deflated_page_per_chunk(data, r, channels);
       return;
     }
     const std::vector<uint8_t> kind = read_page_kinds(file, opt.file, rows);
@@ -394,33 +381,36 @@ struct PageDataset::Impl {
     }
     page_store.resize(n);
     bool found[4] = {false, false, false, false};
+    raw_chunks = !is_float;
     for (int k : {1, 3}) {
-      if (!file.nameExists(pages::store_name(r, k))) continue;
-      checks::require_local_dataset(file, pages::store_name(r, k), opt.file);
-      H5::DataSet ds = file.openDataSet(pages::store_name(r, k));
-      checks::require_sane_layout(ds, pages::store_name(r, k), opt.file);
-      if (!one_deflated_page_per_chunk(ds, r, k)) {  // not written by us: let HDF5 read the view
-        stores.clear();
-        page_store.clear();
-        page_row.clear();
-        return;
+      const std::string store_name = pages::store_name(r, k);
+      if (!file.nameExists(store_name)) continue;
+      checks::require_local_dataset(file, store_name, opt.file);
+      H5::DataSet ds = file.openDataSet(store_name);
+      if (!is_float && ds.getDataType().getSize() != 1) {
+        throw error(opt.file, store_name + " does not hold uint8 pages; the file is damaged, rebuild it with load_data");
       }
+      auto reader = std::make_unique<RowReader>(ds, store_name, opt.file, element);
       hsize_t dims[4];
       ds.getSpace().getSimpleExtentDims(dims);
+      if (dims[1] != hsize_t(r) || dims[2] != hsize_t(r) || dims[3] != hsize_t(k)) {
+        throw error(opt.file, store_name + " does not hold pages of " + std::to_string(r) + "x" + std::to_string(r) +
+                                  "x" + std::to_string(k) + "; the file is damaged, rebuild it with load_data");
+      }
+      raw_chunks = raw_chunks && one_deflated_page_per_chunk(ds, r, k);
       for (hsize_t i = 0; i < n; ++i) {
         if (kind[i] != k) continue;
         if (page_row[i] < 0 || static_cast<hsize_t>(page_row[i]) >= dims[0]) {
-          throw error(opt.file, "pages/row points page " + std::to_string(i) + " outside " + pages::store_name(r, k));
+          throw error(opt.file, "pages/row points page " + std::to_string(i) + " outside " + store_name);
         }
         page_store[i] = static_cast<uint8_t>(stores.size());
       }
-      stores.push_back({ds, k});
+      stores.push_back({ds, k, std::move(reader)});
       found[k] = true;
     }
     for (hsize_t i = 0; i < n; ++i) {
       if (!found[kind[i]]) throw error(opt.file, "has no " + pages::store_name(r, kind[i]) + " for page " + std::to_string(i));
     }
-    raw_chunks = true;
   }
 
   void run() {

@@ -1,0 +1,205 @@
+#include "row_reader.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <utility>
+
+#include "page_file_checks.h"
+
+namespace deepzine::data {
+namespace {
+
+// A chunk row kept decoded is bounded so that odd layouts (many tall chunks) cannot hold gigabytes.
+constexpr size_t kMaxKeptChunkRowBytes = size_t(64) << 20;
+
+std::string filter_label(H5Z_filter_t id, const char* name) {
+  std::string label = name[0] != '\0' ? std::string(name) : "filter";
+  return label + " (id " + std::to_string(id) + ")";
+}
+
+// Undoes HDF5's shuffle filter: byte b of element i was stored at b * count + i.
+void unshuffle(const std::vector<uint8_t>& in, std::vector<uint8_t>& out, size_t element) {
+  out.resize(in.size());
+  const size_t count = in.size() / element;
+  for (size_t i = 0; i < count; ++i)
+    for (size_t b = 0; b < element; ++b) out[i * element + b] = in[b * count + i];
+  std::copy(in.begin() + static_cast<std::ptrdiff_t>(count * element), in.end(),
+            out.begin() + static_cast<std::ptrdiff_t>(count * element));  // a partial element is left as is
+}
+
+}  // namespace
+
+bool stored_chunk_bytes(hid_t ds, const hsize_t* offset, hsize_t& bytes) {
+  unsigned mask = 0;
+  haddr_t address = HADDR_UNDEF;
+  bytes = 0;
+  if (H5Dget_chunk_info_by_coord(ds, offset, &mask, &address, &bytes) < 0) return false;
+  if (address == HADDR_UNDEF) bytes = 0;
+  return true;
+}
+
+void RowReader::fail(const std::string& what) const { throw checks::error(file_, name_ + " " + what); }
+
+RowReader::RowReader(const H5::DataSet& ds, std::string name, std::filesystem::path file, const H5::PredType& memory_type)
+    : ds_(ds), name_(std::move(name)), file_(std::move(file)), file_type_(ds.getDataType()), memory_type_(memory_type) {
+  const H5::DataSpace space = ds_.getSpace();
+  rank_ = space.getSimpleExtentNdims();
+  if (rank_ < 1 || rank_ > 4) fail("has " + std::to_string(rank_) + " dimensions; rebuild the file with load_data");
+  space.getSimpleExtentDims(dims_);
+  const bool want_float = memory_type_.getClass() == H5T_FLOAT;
+  const bool ok = want_float ? file_type_ == H5::PredType::IEEE_F32LE || file_type_ == H5::PredType::IEEE_F32BE
+                             : ds_.getTypeClass() == H5T_INTEGER && file_type_.getSize() <= 8;
+  if (!ok) {
+    fail(std::string("does not hold ") + (want_float ? "float32 values" : "integers") +
+         " like the rest of the file; rebuild it with load_data");
+  }
+  element_ = file_type_.getSize();
+  same_type_ = file_type_ == memory_type_;
+  row_elements_ = static_cast<size_t>(dims_[1] * dims_[2] * dims_[3]);
+  checks::require_sane_layout(ds_, name_, file_);  // chunks no larger than the extent nor 64 MiB
+  const H5::DSetCreatPropList plist = ds_.getCreatePlist();
+  const H5D_layout_t layout = plist.getLayout();
+  if (layout == H5D_VIRTUAL) {
+    fail("is a virtual dataset outside deepzine's page index; rebuild the file with load_data");
+  }
+  chunked_ = layout == H5D_CHUNKED;
+  if (!chunked_) return;
+  plist.getChunk(rank_, chunk_);
+  chunk_bytes_ = static_cast<size_t>(chunk_[0] * chunk_[1] * chunk_[2] * chunk_[3]) * element_;
+  for (int f = 0; f < plist.getNfilters(); ++f) {
+    unsigned int flags = 0, info = 0;
+    size_t values = 0;
+    char fname[64] = {0};
+    const H5Z_filter_t id = plist.getFilter(f, flags, values, nullptr, sizeof fname, fname, info);
+    if (id != H5Z_FILTER_DEFLATE && id != H5Z_FILTER_SHUFFLE) {
+      fail("is stored with the HDF5 filter " + filter_label(id, fname) +
+           ", which deepzine does not read (it reads deflate and shuffle); rebuild the file with load_data");
+    }
+    filters_.push_back(id);
+  }
+  const size_t per_row = static_cast<size_t>(((dims_[1] + chunk_[1] - 1) / chunk_[1]) *
+                                             ((dims_[2] + chunk_[2] - 1) / chunk_[2]) *
+                                             ((dims_[3] + chunk_[3] - 1) / chunk_[3]));
+  keep_decoded_ = chunk_[0] > 1 && per_row * chunk_bytes_ <= kMaxKeptChunkRowBytes;
+  decoded_.resize(keep_decoded_ ? per_row : 1);
+}
+
+void RowReader::read(int64_t row, uint8_t* out) {
+  if (row < 0 || static_cast<hsize_t>(row) >= dims_[0]) {
+    fail("has no row " + std::to_string(row) + " (it has " + std::to_string(dims_[0]) + ")");
+  }
+  if (!chunked_) {  // HDF5 reads and converts
+    hsize_t count[4] = {1, dims_[1], dims_[2], dims_[3]}, start[4] = {hsize_t(row), 0, 0, 0};
+    H5::DataSpace mem(rank_, count), space = ds_.getSpace();
+    space.selectHyperslab(H5S_SELECT_SET, count, start);
+    ds_.read(out, memory_type_, mem, space);
+    return;
+  }
+  if (same_type_) return read_stored(row, out);
+  converting_.resize(row_elements_ * std::max(element_, memory_type_.getSize()));
+  read_stored(row, converting_.data());
+  convert(converting_.data(), row_elements_);
+  std::memcpy(out, converting_.data(), row_bytes());
+}
+
+std::vector<uint8_t> RowReader::read_all() {
+  const size_t rows = static_cast<size_t>(dims_[0]);
+  std::vector<uint8_t> out(rows * row_elements_ * std::max(element_, memory_type_.getSize()));
+  if (rows == 0) return out;
+  if (!chunked_) {
+    ds_.read(out.data(), memory_type_);
+  } else {
+    for (size_t row = 0; row < rows; ++row) read_stored(static_cast<int64_t>(row), out.data() + row * row_elements_ * element_);
+    if (!same_type_) convert(out.data(), rows * row_elements_);
+  }
+  out.resize(rows * row_bytes());
+  return out;
+}
+
+// In place, from the file's type to the memory type, in memory this reader sized for the larger.
+void RowReader::convert(uint8_t* buffer, size_t elements) {
+  if (H5Tconvert(file_type_.getId(), memory_type_.getId(), elements, buffer, nullptr, H5P_DEFAULT) < 0) {
+    fail("holds values HDF5 cannot convert; rebuild the file with load_data");
+  }
+}
+
+void RowReader::read_stored(int64_t row, uint8_t* out) {
+  const int64_t chunk_row = row / static_cast<int64_t>(chunk_[0]);
+  const bool reuse = keep_decoded_ && decoded_chunk_row_ == chunk_row;
+  decoded_chunk_row_ = -1;  // until every chunk of this row decoded
+  size_t index = 0;
+  for (hsize_t y = 0; y < dims_[1]; y += chunk_[1]) {
+    for (hsize_t x = 0; x < dims_[2]; x += chunk_[2]) {
+      for (hsize_t c = 0; c < dims_[3]; c += chunk_[3], ++index) {
+        const hsize_t origin[4] = {hsize_t(chunk_row) * chunk_[0], y, x, c};
+        std::vector<uint8_t>& chunk = decoded_[keep_decoded_ ? index : 0];
+        if (!reuse) decode_chunk(origin, row, chunk);
+        copy_from_chunk(chunk, hsize_t(row) - origin[0], origin, out);
+      }
+    }
+  }
+  if (keep_decoded_) decoded_chunk_row_ = chunk_row;
+}
+
+void RowReader::decode_chunk(const hsize_t* offset, int64_t row, std::vector<uint8_t>& chunk) {
+  const std::string where = "the chunk holding row " + std::to_string(row);
+  hsize_t stored = 0;
+  if (!stored_chunk_bytes(ds_.getId(), offset, stored)) fail("cannot locate " + where + "; the file is damaged");
+  if (stored == 0) fail("has no data stored for row " + std::to_string(row) + " (a chunk never written); the file is damaged");
+  // The stored size is the file's claim: unfiltered, exactly the chunk; deflated, at most zlib's bound.
+  const bool deflate = std::find(filters_.begin(), filters_.end(), H5Z_FILTER_DEFLATE) != filters_.end();
+  const hsize_t bound = deflate ? compressBound(static_cast<uLong>(chunk_bytes_)) + 64 : chunk_bytes_;
+  if (stored > bound || (filters_.empty() && stored != chunk_bytes_)) {
+    fail("claims " + std::to_string(stored) + " stored bytes for " + where + " of " + std::to_string(chunk_bytes_) +
+         " bytes; the file is damaged: rebuild it with load_data");
+  }
+  stored_.resize(stored);
+  uint32_t mask = 0;
+  if (H5Dread_chunk(ds_.getId(), H5P_DEFAULT, offset, &mask, stored_.data()) < 0) {
+    fail("cannot read " + where + "; the file is damaged");
+  }
+  if (filters_.size() < 32 && (mask >> filters_.size()) != 0) fail("marks filters it does not have on " + where);
+  // Undo the pipeline last filter first; bit f of the mask says HDF5 skipped filter f for this chunk.
+  for (size_t f = filters_.size(); f-- > 0;) {
+    if (mask & (1u << f)) continue;
+    if (filters_[f] == H5Z_FILTER_DEFLATE) {
+      inflated_.resize(chunk_bytes_);
+      if (!inflater_.inflate(stored_, inflated_.data(), chunk_bytes_)) {
+        fail("holds " + where + " that does not inflate to its " + std::to_string(chunk_bytes_) +
+             " bytes; the file is damaged: rebuild it with load_data");
+      }
+    } else {
+      unshuffle(stored_, inflated_, element_);
+    }
+    std::swap(stored_, inflated_);
+  }
+  if (stored_.size() != chunk_bytes_) {
+    fail("holds " + std::to_string(stored_.size()) + " bytes in " + where + " of " + std::to_string(chunk_bytes_) +
+         "; the file is damaged: rebuild it with load_data");
+  }
+  chunk.swap(stored_);
+}
+
+// Copies the part of `chunk` (origin at `origin`, row `row_in_chunk` of it) inside the extent to out.
+void RowReader::copy_from_chunk(const std::vector<uint8_t>& chunk, hsize_t row_in_chunk, const hsize_t* origin,
+                                uint8_t* out) const {
+  const hsize_t y_end = std::min(dims_[1], origin[1] + chunk_[1]), x_end = std::min(dims_[2], origin[2] + chunk_[2]);
+  const hsize_t c_end = std::min(dims_[3], origin[3] + chunk_[3]);
+  const size_t span = static_cast<size_t>(c_end - origin[3]) * element_;
+  for (hsize_t y = origin[1]; y < y_end; ++y) {
+    const uint8_t* src = chunk.data() + ((row_in_chunk * chunk_[1] + (y - origin[1])) * chunk_[2]) * chunk_[3] * element_;
+    uint8_t* dst = out + ((y * dims_[2] + origin[2]) * dims_[3] + origin[3]) * element_;
+    if (chunk_[3] == dims_[3] && origin[3] == 0) {  // whole pixels: one copy for the run of x
+      std::memcpy(dst, src, static_cast<size_t>(x_end - origin[2]) * span);
+      continue;
+    }
+    for (hsize_t x = origin[2]; x < x_end; ++x) {
+      std::memcpy(dst + (x - origin[2]) * dims_[3] * element_, src + (x - origin[2]) * chunk_[3] * element_, span);
+    }
+  }
+}
+
+}  // namespace deepzine::data

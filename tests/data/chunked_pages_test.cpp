@@ -1,0 +1,299 @@
+// Pages stored in chunk layouts other than load_data's one-page-per-chunk (the original DeepZine's
+// PyTables files, other writers) are read by data::RowReader, which decodes chunks itself: every layout
+// reads back the stored pixels, and damaged chunks that made HDF5 1.10 overrun its buffers (found by
+// fuzz/fuzz_page_file) are refused by name (issue #14).
+#include <gtest/gtest.h>
+
+#include <H5Cpp.h>
+#include <hdf5.h>
+#include <torch/torch.h>
+#include <zlib.h>
+
+#include <cmath>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "deepzine/data/page_dataset.h"
+#include "deepzine/pages/dataset_writer.h"
+#include "support/temp_dir.h"
+
+namespace fs = std::filesystem;
+using namespace deepzine;
+using deepzine::testing_support::TempDir;
+
+namespace {
+
+constexpr int kPages = 10, kSize = 8;
+
+// Channel 0 of pixel (0, 0) is page * 31 mod 256, which identifies the page in a batch.
+uint8_t value(int page, int y, int x, int ch) { return static_cast<uint8_t>((page * 31 + y * 3 + x * 5 + ch * 11) % 256); }
+
+struct Layout {
+  std::string label;
+  std::vector<hsize_t> chunk;  // empty: contiguous
+  bool shuffle = false;
+  int deflate = 0;  // level; 0: none
+  H5::PredType type = H5::PredType::NATIVE_UINT8;
+  int channels = 3;
+};
+
+H5::DSetCreatPropList creation(const Layout& layout) {
+  H5::DSetCreatPropList props;
+  if (layout.chunk.empty()) return props;
+  props.setChunk(4, layout.chunk.data());
+  if (layout.shuffle) props.setShuffle();
+  if (layout.deflate > 0) props.setDeflate(layout.deflate);
+  return props;
+}
+
+// A format-1 file (data_8 is the store, as the original's) of kPages pages in `layout`.
+void write_format1(const fs::path& file, const Layout& layout) {
+  H5::H5File f(file.string(), H5F_ACC_TRUNC);
+  const int c = layout.channels;
+  const hsize_t dims[4] = {kPages, kSize, kSize, hsize_t(c)};
+  H5::DataSet ds = f.createDataSet("data_8", layout.type, H5::DataSpace(4, dims), creation(layout));
+  std::vector<float> px(static_cast<size_t>(kPages * kSize * kSize * c));
+  for (int i = 0; i < kPages; ++i)
+    for (int y = 0; y < kSize; ++y)
+      for (int x = 0; x < kSize; ++x)
+        for (int ch = 0; ch < c; ++ch) px[((i * kSize + y) * kSize + x) * c + ch] = value(i, y, x, ch);
+  if (layout.type.getClass() == H5T_FLOAT) {
+    for (float& v : px) v = v / 127.5f - 1.0f;  // the original's floats in [-1, 1]
+    ds.write(px.data(), H5::PredType::NATIVE_FLOAT);
+  } else {
+    std::vector<uint8_t> bytes(px.begin(), px.end());
+    ds.write(bytes.data(), H5::PredType::NATIVE_UINT8);
+  }
+}
+
+// Reads one epoch in one batch and checks every pixel of every page (grey files: channel 0 only).
+void expect_stored_pixels(const fs::path& file, int channels, const std::string& label) {
+  data::PageDatasetOptions o;
+  o.file = file;
+  o.resolution = kSize;
+  o.batch_size = kPages;
+  data::PageDataset dataset(o);
+  torch::Tensor batch = dataset.next_batch();
+  ASSERT_EQ(batch.sizes(), (std::vector<int64_t>{kPages, channels, kSize, kSize})) << label;
+  auto a = batch.accessor<float, 4>();
+  std::set<int> seen;
+  for (int k = 0; k < kPages; ++k) {
+    const int page = static_cast<int>(std::lround((a[k][0][0][0] + 1.0f) * 127.5f)) * 223 % 256;  // 223 = 31^-1 mod 256
+    ASSERT_LT(page, kPages) << label;
+    seen.insert(page);
+    for (int ch = 0; ch < channels; ++ch)
+      for (int y = 0; y < kSize; ++y)
+        for (int x = 0; x < kSize; ++x)
+          ASSERT_NEAR(a[k][ch][y][x], value(page, y, x, ch) / 127.5f - 1.0f, 1e-6) << label << " page " << page;
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kPages)) << label;
+}
+
+// The error of opening `file` and reading a batch (a test failure, and "", if it reads).
+std::string read_error(const fs::path& file) {
+  try {
+    data::PageDatasetOptions o;
+    o.file = file;
+    o.resolution = kSize;
+    o.batch_size = kPages;
+    data::PageDataset dataset(o);
+    dataset.next_batch();
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "read " << file;
+  return "";
+}
+
+}  // namespace
+
+// Chunks of several pages, of part of a page, of part of the channels, edge chunks hanging over the
+// extent, unfiltered, shuffled, deflated, float32 in both byte orders: all read back exactly.
+TEST(ChunkedPages, EveryChunkLayoutReadsTheStoredPixels) {
+  TempDir dir;
+  const std::vector<Layout> layouts = {
+      {"contiguous", {}, false, 0},
+      {"unfiltered page chunks", {1, 8, 8, 3}, false, 0},
+      {"unfiltered quarter pages", {1, 4, 4, 3}, false, 0},
+      {"deflated tiles of two pages", {2, 3, 5, 1}, true, 4},
+      {"deflated stacks of four pages", {4, 8, 8, 3}, false, 6},
+      {"two of three channels", {3, 8, 3, 2}, true, 1},
+      {"grey, shuffled only", {5, 2, 8, 1}, true, 0, H5::PredType::NATIVE_UINT8, 1},
+      {"float32 little-endian (PyTables)", {1, 8, 8, 3}, true, 5, H5::PredType::IEEE_F32LE},
+      {"float32 big-endian tiles", {3, 4, 8, 1}, true, 5, H5::PredType::IEEE_F32BE},
+      {"float32 big-endian unfiltered", {2, 8, 8, 3}, false, 0, H5::PredType::IEEE_F32BE},
+  };
+  for (const Layout& layout : layouts) {
+    const fs::path file = dir / "pages.h5";
+    write_format1(file, layout);
+    expect_stored_pixels(file, layout.channels, layout.label);
+    fs::remove(file);
+  }
+}
+
+// A format-2 file whose colour store is not one deflated page per chunk is read through its page index
+// (pages/kind, pages/row), as the fast path does, not through the virtual view.
+TEST(ChunkedPages, FormatTwoStoresOfOtherLayoutsAreReadThroughTheIndex) {
+  TempDir dir;
+  const fs::path file = dir / "pages.h5";
+  {
+    pages::PageLayout layout;
+    layout.max_size = kSize;
+    pages::DatasetWriter writer(file, layout);
+    for (int i = 0; i < kPages; ++i) {
+      std::vector<pages::PageImage> pyramid;
+      for (int s = kSize; s >= 4; s /= 2) {
+        pages::PageImage img{s, 3, std::vector<uint8_t>(static_cast<size_t>(s * s * 3))};
+        for (int y = 0; y < s; ++y)
+          for (int x = 0; x < s; ++x)
+            for (int ch = 0; ch < 3; ++ch) img.pixels[(y * s + x) * 3 + ch] = value(i, y, x, ch);
+        pyramid.push_back(std::move(img));
+      }
+      writer.append(pyramid, "doc.pdf#" + std::to_string(i + 1));
+    }
+    writer.close();
+  }
+  {  // rewrite pages/rgb_8 in chunks of two pages, shuffled and deflated, same pixels
+    H5::H5File f(file.string(), H5F_ACC_RDWR);
+    const std::string store = "pages/rgb_" + std::to_string(kSize);
+    H5::DataSet old = f.openDataSet(store);
+    H5::DataSpace space = old.getSpace();
+    hsize_t dims[4];
+    space.getSimpleExtentDims(dims);
+    std::vector<uint8_t> px(static_cast<size_t>(space.getSimpleExtentNpoints()));
+    old.read(px.data(), H5::PredType::NATIVE_UINT8);
+    f.unlink(store);
+    H5::DSetCreatPropList props;
+    const hsize_t chunk[4] = {2, 4, 8, 3};
+    props.setChunk(4, chunk);
+    props.setShuffle();
+    props.setDeflate(3);
+    f.createDataSet(store, H5::PredType::NATIVE_UINT8, space, props).write(px.data(), H5::PredType::NATIVE_UINT8);
+  }
+  expect_stored_pixels(file, 3, "format 2, rgb store in two-page chunks");
+}
+
+// Found by fuzz/fuzz_page_file (session 12's long run): data_8 is chunked (1, 8, 8, 1) without filters,
+// but its index gives the chunks 75 bytes for 64, one at an address far past the end of the 11 KB
+// file. HDF5's H5Dread copied past its buffer (heap-buffer-overflow in H5VM_memcpyvv). Refused.
+TEST(ChunkedPages, FuzzFoundUnfilteredChunkOfTheWrongSizeIsRefused) {
+  const fs::path file = fs::path(DEEPZINE_TEST_DATA_DIR) / "fuzz_unfiltered_chunk_overread.h5";
+  const std::string what = read_error(file);
+  EXPECT_NE(what.find(file.string()), std::string::npos) << what;
+  EXPECT_NE(what.find("data_8 claims 75 stored bytes for the chunk holding row"), std::string::npos) << what;
+  EXPECT_NE(what.find("rebuild it with load_data"), std::string::npos) << what;
+}
+
+// The same class with filters: a deflated chunk whose stream inflates to fewer bytes than the chunk
+// (HDF5 overran its buffer on it, under the sanitizer) or to more, and a chunk never written.
+TEST(ChunkedPages, ChunksThatDoNotInflateToTheirSizeAreRefused) {
+  TempDir dir;
+  const Layout tiles{"quarter pages", {1, 4, 4, 3}, false, 6};
+  for (size_t stream_bytes : {size_t(5), size_t(400)}) {
+    const fs::path file = dir / ("inflates_" + std::to_string(stream_bytes) + ".h5");
+    write_format1(file, tiles);
+    {
+      H5::H5File f(file.string(), H5F_ACC_RDWR);
+      H5::DataSet ds = f.openDataSet("data_8");
+      std::vector<uint8_t> plain(stream_bytes, 7), packed(compressBound(stream_bytes));
+      uLongf packed_bytes = packed.size();
+      ASSERT_EQ(compress(packed.data(), &packed_bytes, plain.data(), plain.size()), Z_OK);
+      const hsize_t offset[4] = {6, 4, 0, 0};
+      ASSERT_GE(H5Dwrite_chunk(ds.getId(), H5P_DEFAULT, 0, offset, packed_bytes, packed.data()), 0);
+    }
+    const std::string what = read_error(file);
+    EXPECT_NE(what.find(file.string()), std::string::npos) << what;
+    EXPECT_NE(what.find("data_8 holds the chunk holding row 6 that does not inflate to its 48 bytes"), std::string::npos)
+        << what;
+  }
+  const fs::path sparse = dir / "sparse.h5";
+  {
+    H5::H5File f(sparse.string(), H5F_ACC_TRUNC);
+    const hsize_t dims[4] = {kPages, kSize, kSize, 3};
+    H5::DSetCreatPropList props = creation(tiles);
+    props.setAllocTime(H5D_ALLOC_TIME_INCR);
+    f.createDataSet("data_8", H5::PredType::NATIVE_UINT8, H5::DataSpace(4, dims), props);  // nothing written
+  }
+  const std::string what = read_error(sparse);
+  EXPECT_NE(what.find("data_8 has no data stored for row"), std::string::npos) << what;
+}
+
+// A filter the reader does not undo (HDF5 would, or would need a plugin) is refused by name, not
+// handed to HDF5's chunk decoding.
+TEST(ChunkedPages, FiltersTheReaderDoesNotUndoAreRefusedByName) {
+  TempDir dir;
+  const fs::path file = dir / "fletcher.h5";
+  {
+    H5::H5File f(file.string(), H5F_ACC_TRUNC);
+    const hsize_t dims[4] = {kPages, kSize, kSize, 3}, chunk[4] = {1, kSize, kSize, 3};
+    H5::DSetCreatPropList props;
+    props.setChunk(4, chunk);
+    props.setFletcher32();
+    f.createDataSet("data_8", H5::PredType::NATIVE_UINT8, H5::DataSpace(4, dims), props);
+  }
+  const std::string what = read_error(file);
+  EXPECT_NE(what.find(file.string()), std::string::npos) << what;
+  EXPECT_NE(what.find("data_8 is stored with the HDF5 filter"), std::string::npos) << what;
+  EXPECT_NE(what.find("(id 3), which deepzine does not read"), std::string::npos) << what;
+}
+
+// The page index (pages/kind, pages/row) is chunked and deflated too, and read by the same reader: an
+// index chunk whose stored size is not its chunk's, or that inflates short, is refused by name.
+TEST(ChunkedPages, DamagedIndexChunksAreRefusedByName) {
+  TempDir dir;
+  struct Case {
+    std::string index;
+    int deflate;
+    size_t bytes;  // unfiltered: stored bytes; deflated: bytes the stream inflates to
+    std::string reason;
+  };
+  const std::vector<Case> cases = {
+      {"pages/row", 0, 75, "pages/row claims 75 stored bytes for the chunk holding row 4 of 32 bytes"},
+      {"pages/kind", 1, 3, "pages/kind holds the chunk holding row 4 that does not inflate to its 4 bytes"},
+  };
+  for (const Case& c : cases) {
+    const fs::path file = dir / "index.h5";
+    {
+      pages::PageLayout layout;
+      layout.max_size = kSize;
+      pages::DatasetWriter writer(file, layout);
+      for (int i = 0; i < kPages; ++i) {
+        std::vector<pages::PageImage> pyramid;
+        for (int s = kSize; s >= 4; s /= 2) pyramid.push_back({s, 3, std::vector<uint8_t>(size_t(s * s * 3), 100)});
+        writer.append(pyramid, "doc.pdf#" + std::to_string(i + 1));
+      }
+      writer.close();
+    }
+    {
+      H5::H5File f(file.string(), H5F_ACC_RDWR);
+      H5::DataSet old = f.openDataSet(c.index);
+      const H5::DataType type = old.getDataType();
+      const H5::DataSpace space = old.getSpace();
+      std::vector<uint8_t> values(static_cast<size_t>(space.getSimpleExtentNpoints()) * type.getSize());
+      old.read(values.data(), type);
+      f.unlink(c.index);
+      H5::DSetCreatPropList props;
+      const hsize_t chunk = 4;
+      props.setChunk(1, &chunk);
+      if (c.deflate > 0) props.setDeflate(c.deflate);
+      H5::DataSet ds = f.createDataSet(c.index, type, space, props);
+      ds.write(values.data(), type);
+      std::vector<uint8_t> payload(c.bytes, 1), packed(compressBound(c.bytes));
+      uLongf packed_bytes = static_cast<uLongf>(c.bytes);
+      if (c.deflate > 0) {
+        packed_bytes = packed.size();
+        ASSERT_EQ(compress(packed.data(), &packed_bytes, payload.data(), payload.size()), Z_OK);
+      } else {
+        packed = payload;
+      }
+      const hsize_t offset[1] = {4};
+      ASSERT_GE(H5Dwrite_chunk(ds.getId(), H5P_DEFAULT, 0, offset, packed_bytes, packed.data()), 0);
+    }
+    const std::string what = read_error(file);
+    EXPECT_NE(what.find(file.string()), std::string::npos) << what;
+    EXPECT_NE(what.find(c.reason), std::string::npos) << what;
+    fs::remove(file);
+  }
+}
