@@ -89,6 +89,13 @@ with h5py.File(f"{seeds}/fuzz_page_file/format2.h5", "w") as f:  # this project'
     f.create_dataset("pages/row", data=rows, chunks=(3,), compression="gzip", compression_opts=1)
     f.create_dataset("imagenames", data=["a.pdf#1", "a.pdf#2", "b.pdf#1"], dtype=h5py.string_dtype())
     f.attrs.update({"format_version": 2, "channels": 3, "page_count": 3, "max_size": 8})
+import tables  # the original DeepZine's own writer: PyTables earrays, blosc (filter 32001), tall chunks
+h5 = tables.open_file(f"{seeds}/fuzz_page_file/original_blosc.h5", mode="w")
+for s in (4, 8):
+    a = h5.create_earray(h5.root, f"data_{s}", tables.Float32Atom(), shape=(0, s, s, 3),
+                         filters=tables.Filters(complevel=5, complib="blosc"), expectedrows=3)
+    a.append(rng.uniform(-1, 1, (3, s, s, 3)).astype(np.float32))
+h5.close()
 with h5py.File(f"{seeds}/fuzz_page_file/original.h5", "w") as f:  # the original DeepZine's float32
     f.create_dataset("data_4", data=rng.uniform(-1, 1, (2, 4, 4, 3)).astype(np.float32))
 # Superblock 0 pointing at a driver-information block that declares ~4 GiB (HDF5 allocates it).

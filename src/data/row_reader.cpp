@@ -1,6 +1,9 @@
 #include "row_reader.h"
 
 #include <zlib.h>
+#ifdef DEEPZINE_HAVE_BLOSC
+#include <blosc.h>
+#endif
 
 #include <algorithm>
 #include <cstring>
@@ -11,6 +14,9 @@
 
 namespace deepzine::data {
 namespace {
+
+// PyTables' blosc filter, registered with The HDF Group: the original DeepZine wrote its pages with it.
+constexpr H5Z_filter_t kBloscFilter = 32001;
 
 // A chunk row kept decoded is bounded so that odd layouts (many tall chunks) cannot hold gigabytes.
 constexpr size_t kMaxKeptChunkRowBytes = size_t(64) << 20;
@@ -74,9 +80,15 @@ RowReader::RowReader(const H5::DataSet& ds, std::string name, std::filesystem::p
     size_t values = 0;
     char fname[64] = {0};
     const H5Z_filter_t id = plist.getFilter(f, flags, values, nullptr, sizeof fname, fname, info);
-    if (id != H5Z_FILTER_DEFLATE && id != H5Z_FILTER_SHUFFLE) {
+#ifndef DEEPZINE_HAVE_BLOSC
+    if (id == kBloscFilter) {
+      fail("is compressed with blosc (the original DeepZine's PyTables files), and this deepzine was built without "
+           "it: install libblosc-dev and rebuild deepzine, or rebuild the file with load_data");
+    }
+#endif
+    if (id != H5Z_FILTER_DEFLATE && id != H5Z_FILTER_SHUFFLE && id != kBloscFilter) {
       fail("is stored with the HDF5 filter " + filter_label(id, fname) +
-           ", which deepzine does not read (it reads deflate and shuffle); rebuild the file with load_data");
+           ", which deepzine does not read (it reads deflate, shuffle and blosc); rebuild the file with load_data");
     }
     filters_.push_back(id);
   }
@@ -150,8 +162,8 @@ void RowReader::decode_chunk(const hsize_t* offset, int64_t row, std::vector<uin
   if (!stored_chunk_bytes(ds_.getId(), offset, stored)) fail("cannot locate " + where + "; the file is damaged");
   if (stored == 0) fail("has no data stored for row " + std::to_string(row) + " (a chunk never written); the file is damaged");
   // The stored size is the file's claim: unfiltered, exactly the chunk; deflated, at most zlib's bound.
-  const bool deflate = std::find(filters_.begin(), filters_.end(), H5Z_FILTER_DEFLATE) != filters_.end();
-  const hsize_t bound = deflate ? compressBound(static_cast<uLong>(chunk_bytes_)) + 64 : chunk_bytes_;
+  const bool compressed = std::any_of(filters_.begin(), filters_.end(), [](H5Z_filter_t id) { return id != H5Z_FILTER_SHUFFLE; });
+  const hsize_t bound = compressed ? compressBound(static_cast<uLong>(chunk_bytes_)) + 64 : chunk_bytes_;
   if (stored > bound || (filters_.empty() && stored != chunk_bytes_)) {
     fail("claims " + std::to_string(stored) + " stored bytes for " + where + " of " + std::to_string(chunk_bytes_) +
          " bytes; the file is damaged: rebuild it with load_data");
@@ -171,6 +183,8 @@ void RowReader::decode_chunk(const hsize_t* offset, int64_t row, std::vector<uin
         fail("holds " + where + " that does not inflate to its " + std::to_string(chunk_bytes_) +
              " bytes; the file is damaged: rebuild it with load_data");
       }
+    } else if (filters_[f] == kBloscFilter) {
+      decompress_blosc(where);
     } else {
       unshuffle(stored_, inflated_, element_);
     }
@@ -181,6 +195,22 @@ void RowReader::decode_chunk(const hsize_t* offset, int64_t row, std::vector<uin
          "; the file is damaged: rebuild it with load_data");
   }
   chunk.swap(stored_);
+}
+
+// stored_ (one blosc buffer, as PyTables' filter writes it) into inflated_, exactly one chunk.
+void RowReader::decompress_blosc(const std::string& where) {
+#ifdef DEEPZINE_HAVE_BLOSC
+  size_t bytes = 0;
+  inflated_.resize(chunk_bytes_);
+  // blosc_cbuffer_validate checks the buffer's header against its real length before blosc trusts it.
+  if (blosc_cbuffer_validate(stored_.data(), stored_.size(), &bytes) != 0 || bytes != chunk_bytes_ ||
+      blosc_decompress_ctx(stored_.data(), inflated_.data(), chunk_bytes_, 1) != static_cast<int>(chunk_bytes_)) {
+    fail("holds " + where + " that does not decompress (blosc) to its " + std::to_string(chunk_bytes_) +
+         " bytes; the file is damaged");
+  }
+#else
+  fail("holds blosc data in " + where + ", and this deepzine was built without blosc");  // refused when opened
+#endif
 }
 
 // Copies the part of `chunk` (origin at `origin`, row `row_in_chunk` of it) inside the extent to out.

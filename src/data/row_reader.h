@@ -28,7 +28,8 @@ bool stored_chunk_bytes(hid_t ds, const hsize_t* offset, hsize_t& bytes);
 // deflated chunk that inflates to fewer bytes than the chunk; both make H5Dread overrun its buffers.
 // So each chunk is read raw (H5Dread_chunk), its stored size bounded, deflate and shuffle undone here
 // and the result checked to be exactly one chunk; H5Tconvert then converts in memory of known size.
-// Other filters (szip, fletcher32, plugins) are refused by name. Contiguous and compact data, whose
+// Blosc (the original DeepZine's PyTables files) is undone with libblosc. Other filters (szip,
+// fletcher32, other plugins) are refused by name. Contiguous and compact data, whose
 // sizes HDF5 derives from the extent, HDF5 reads.
 class RowReader {
  public:
@@ -52,6 +53,7 @@ class RowReader {
   void read_stored(int64_t row, uint8_t* out);  // in the file's type
   void convert(uint8_t* buffer, size_t elements);
   void decode_chunk(const hsize_t* offset, int64_t row, std::vector<uint8_t>& chunk);
+  void decompress_blosc(const std::string& where);
   void copy_from_chunk(const std::vector<uint8_t>& chunk, hsize_t row_in_chunk, const hsize_t* origin, uint8_t* out) const;
   [[noreturn]] void fail(const std::string& what) const;
 

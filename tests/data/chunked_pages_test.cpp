@@ -10,7 +10,9 @@
 #include <zlib.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
 #include <vector>
@@ -295,5 +297,58 @@ TEST(ChunkedPages, DamagedIndexChunksAreRefusedByName) {
     EXPECT_NE(what.find(file.string()), std::string::npos) << what;
     EXPECT_NE(what.find(c.reason), std::string::npos) << what;
     fs::remove(file);
+  }
+}
+
+// The original DeepZine's own files, written as its download_internet_archive.py writes them (PyTables
+// earrays of float32 in [-1, 1], blosc level 5, chunks PyTables sizes for the rows it expects: 85 rows
+// of 8x8 pages in a file of 10), read back pixel for pixel; zlib-compressed PyTables files too.
+TEST(ChunkedPages, TheOriginalDeepZinesPyTablesFilesRead) {
+  TempDir dir;
+  for (const std::string complib : {"blosc", "zlib"}) {
+    const fs::path file = dir / ("original_" + complib + ".h5");
+    const std::string script =
+        "import numpy as np, tables\n"
+        "h5 = tables.open_file('" + file.string() + "', mode='w')\n"
+        "filters = tables.Filters(complevel=5, complib='" + complib + "')\n"
+        "names = h5.create_earray(h5.root, 'imagenames', tables.StringAtom(256), shape=(0, 1), filters=filters, expectedrows=10)\n"
+        "n, y, x, c = np.meshgrid(np.arange(10), np.arange(8), np.arange(8), np.arange(3), indexing='ij')\n"
+        "pages = ((n * 31 + y * 3 + x * 5 + c * 11) % 256).astype(np.float64)\n"
+        "for s in (4, 8):\n"
+        "    a = h5.create_earray(h5.root, 'data_%d' % s, tables.Float32Atom(), shape=(0, s, s, 3), filters=filters, expectedrows=10)\n"
+        "    for page in pages:\n"
+        "        a.append(page[np.newaxis, :s, :s] / 127.5 - 1)\n"
+        "assert h5.root.data_8.chunkshape[0] > 10, h5.root.data_8.chunkshape\n"
+        "h5.close()\n";
+    const fs::path py = dir / "write_original.py";
+    {
+      std::ofstream out(py);
+      out << script;
+    }
+    ASSERT_EQ(std::system(("/usr/bin/python3 " + py.string()).c_str()), 0) << "needs python3-tables (scripts/install_deps.sh)";
+    expect_stored_pixels(file, 3, "original DeepZine, " + complib);
+    if (complib != "blosc") continue;
+    // Damaged blosc chunks (85 rows of 8x8x3 float32: 65280 bytes): cut short, and one whose header
+    // claims another size, are refused.
+    for (const bool cut : {true, false}) {
+      const fs::path damaged = dir / (cut ? "blosc_cut.h5" : "blosc_resized.h5");
+      fs::copy_file(file, damaged, fs::copy_options::overwrite_existing);
+      {
+        H5::H5File f(damaged.string(), H5F_ACC_RDWR);
+        H5::DataSet ds = f.openDataSet("data_8");
+        const hsize_t offset[4] = {0, 0, 0, 0};
+        hsize_t bytes = 0;
+        ASSERT_GE(H5Dget_chunk_storage_size(ds.getId(), offset, &bytes), 0);
+        std::vector<uint8_t> chunk(bytes);
+        uint32_t mask = 0;
+        ASSERT_GE(H5Dread_chunk(ds.getId(), H5P_DEFAULT, offset, &mask, chunk.data()), 0);
+        if (cut) chunk.resize(chunk.size() / 2);
+        else chunk[4] ^= 0x40;  // the header's uncompressed size (bytes 4-7, little-endian)
+        ASSERT_GE(H5Dwrite_chunk(ds.getId(), H5P_DEFAULT, mask, offset, chunk.size(), chunk.data()), 0);
+      }
+      const std::string what = read_error(damaged);
+      EXPECT_NE(what.find("data_8 holds the chunk holding row"), std::string::npos) << what;
+      EXPECT_NE(what.find("that does not decompress (blosc) to its 65280 bytes"), std::string::npos) << what;
+    }
   }
 }
