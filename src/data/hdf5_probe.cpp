@@ -201,7 +201,8 @@ std::string seconds(std::chrono::milliseconds duration) {
 }
 
 // The child's reply for `file`: a kept child that dies may have died of an earlier file's walk, so
-// the file is asked again of a fresh one, and only a fresh child's death is the file's.
+// the file is asked again of a fresh one, and only a fresh child's death is the file's. A walk that
+// outlives the time limit is this file's (the earlier walks had finished): not asked twice.
 // Returns false when no child could be started (the caller reads the file directly, as before).
 bool reply_for(const std::filesystem::path& file, const std::string& request, ProbeWalk walk, std::string& reply) {
   if (probe_child.running() && probe_child.walk != walk) probe_child.stop();
@@ -211,7 +212,8 @@ bool reply_for(const std::filesystem::path& file, const std::string& request, Pr
     const ProbeChild::Answer answer = probe_child.ask(request, time_limit, reply);
     if (answer == ProbeChild::Answer::kReplied) return true;
     const int status = probe_child.stop();
-    if (fresh) throw_crash(file, status, answer == ProbeChild::Answer::kTimedOut);
+    const bool timed_out = answer == ProbeChild::Answer::kTimedOut;
+    if (fresh || timed_out) throw_crash(file, status, timed_out);
   }
 }
 

@@ -18,6 +18,9 @@ namespace {
 // PyTables' blosc filter, registered with The HDF Group: the original DeepZine wrote its pages with it.
 constexpr H5Z_filter_t kBloscFilter = 32001;
 
+// The most values one row may hold: 16x a 1024x1024 RGB page.
+constexpr hsize_t kMaxRowElements = hsize_t(1) << 26;
+
 // A chunk row kept decoded is bounded so that odd layouts (many tall chunks) cannot hold gigabytes.
 constexpr size_t kMaxKeptChunkRowBytes = size_t(64) << 20;
 
@@ -64,6 +67,11 @@ RowReader::RowReader(const H5::DataSet& ds, std::string name, std::filesystem::p
   }
   element_ = file_type_.getSize();
   same_type_ = file_type_ == memory_type_;
+  // A row is bounded before anything is sized by it (a 1024x1024x3 page has 3 M elements).
+  if (dims_[1] > kMaxRowElements || dims_[2] > kMaxRowElements / std::max<hsize_t>(dims_[1], 1) ||
+      dims_[3] > kMaxRowElements / std::max<hsize_t>(dims_[1] * dims_[2], 1)) {
+    fail("has rows of more than " + std::to_string(kMaxRowElements) + " values; the file is damaged");
+  }
   row_elements_ = static_cast<size_t>(dims_[1] * dims_[2] * dims_[3]);
   checks::require_sane_layout(ds_, name_, file_);  // chunks no larger than the extent nor 64 MiB
   const H5::DSetCreatPropList plist = ds_.getCreatePlist();
@@ -75,6 +83,16 @@ RowReader::RowReader(const H5::DataSet& ds, std::string name, std::filesystem::p
   if (!chunked_) return;
   plist.getChunk(rank_, chunk_);
   chunk_bytes_ = static_cast<size_t>(chunk_[0] * chunk_[1] * chunk_[2] * chunk_[3]) * element_;
+  read_pipeline(plist);
+  const size_t per_row = static_cast<size_t>(((dims_[1] + chunk_[1] - 1) / chunk_[1]) *
+                                             ((dims_[2] + chunk_[2] - 1) / chunk_[2]) *
+                                             ((dims_[3] + chunk_[3] - 1) / chunk_[3]));
+  keep_decoded_ = chunk_[0] > 1 && per_row * chunk_bytes_ <= kMaxKeptChunkRowBytes;
+  decoded_.resize(keep_decoded_ ? per_row : 1);
+}
+
+// The filters of a chunked dataset, in the order HDF5 applied them: only those this reader undoes.
+void RowReader::read_pipeline(const H5::DSetCreatPropList& plist) {
   for (int f = 0; f < plist.getNfilters(); ++f) {
     unsigned int flags = 0, info = 0;
     size_t values = 0;
@@ -92,11 +110,6 @@ RowReader::RowReader(const H5::DataSet& ds, std::string name, std::filesystem::p
     }
     filters_.push_back(id);
   }
-  const size_t per_row = static_cast<size_t>(((dims_[1] + chunk_[1] - 1) / chunk_[1]) *
-                                             ((dims_[2] + chunk_[2] - 1) / chunk_[2]) *
-                                             ((dims_[3] + chunk_[3] - 1) / chunk_[3]));
-  keep_decoded_ = chunk_[0] > 1 && per_row * chunk_bytes_ <= kMaxKeptChunkRowBytes;
-  decoded_.resize(keep_decoded_ ? per_row : 1);
 }
 
 void RowReader::read(int64_t row, uint8_t* out) {

@@ -50,6 +50,7 @@ class RowReader {
   std::vector<uint8_t> read_all();
 
  private:
+  void read_pipeline(const H5::DSetCreatPropList& plist);
   void read_stored(int64_t row, uint8_t* out);  // in the file's type
   void convert(uint8_t* buffer, size_t elements);
   void decode_chunk(const hsize_t* offset, int64_t row, std::vector<uint8_t>& chunk);

@@ -53,6 +53,12 @@ void hang(const fs::path&) {
   for (;;) ::pause();
 }
 
+// Walks (recording it) and never returns on files named endless*.
+void hang_on_endless_files(const fs::path& file) {
+  record_walk(file);
+  if (file.filename().string().rfind("endless", 0) == 0) hang(file);
+}
+
 void refuse(const fs::path& file) { throw std::runtime_error("dataset " + file.string() + ": refused by the walk"); }
 
 struct ReusedChildren {
@@ -167,6 +173,13 @@ TEST(Hdf5Probe, AWalkThatNeverEndsIsKilledAndTheFileRefused) {
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
     EXPECT_NO_THROW(probe_in_child(after, record_walk));  // and probing goes on
   }
+  // A kept child that times out is not asked again of a fresh one (a death may be an earlier walk's
+  // doing, a hang is this file's): one walk, one time limit. The fuzzer's hangs took two.
+  set_probe_children(ProbeChildren::kReused);
+  const fs::path warm = dir.write("warm.h5", "x"), endless = dir.write("endless_kept.h5", "x");
+  EXPECT_NO_THROW(probe_in_child(warm, hang_on_endless_files));
+  EXPECT_THROW(probe_in_child(endless, hang_on_endless_files), std::runtime_error);
+  EXPECT_EQ(walkers_of(endless).size(), 1u) << "the hanging file was walked again by a fresh child";
   set_probe_children(ProbeChildren::kOnePerFile);
   set_probe_time_limit(kDefaultProbeTimeLimit);
   EXPECT_TRUE(no_child_left());
