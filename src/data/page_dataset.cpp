@@ -237,23 +237,14 @@ struct PageDataset::Impl {
     for (int64_t i = 0; i < b; ++i) {
       const int64_t page = rows_wanted[i];
       const Store& store = stores[page_store.empty() ? 0 : page_store[page]];
-      hsize_t off[4] = {hsize_t(page_row.empty() ? page : page_row[page]), 0, 0, 0}, bytes = 0;
-      uint32_t mask = 0;
-      if (!stored_chunk_bytes(store.ds.getId(), off, bytes)) {
-        throw error(opt.file, "cannot locate the chunk of page " + std::to_string(page));
-      }
+      const hsize_t off[4] = {hsize_t(page_row.empty() ? page : page_row[page]), 0, 0, 0};
       // The stored size is the file's claim: a page deflates to at most compressBound of its bytes.
-      const hsize_t page_bytes = hsize_t(r) * hsize_t(r) * hsize_t(store.channels);
-      if (bytes > compressBound(static_cast<uLong>(page_bytes)) + 64) {
-        throw error(opt.file, "the chunk of page " + std::to_string(page) + " claims " + std::to_string(bytes) +
-                                  " bytes for a " + std::to_string(page_bytes) + "-byte page; the file is damaged");
-      }
-      packed[i].resize(bytes);
+      const uint64_t page_bytes = uint64_t(r) * uint64_t(r) * uint64_t(store.channels);
+      const uint32_t mask = store.reader->read_raw_chunk(off, compressBound(static_cast<uLong>(page_bytes)) + 64,
+                                                         packed[i], "the chunk of page " + std::to_string(page));
       // Mask bit 0: HDF5 stored this chunk without deflate (the filter is optional); any other bit is
       // a filter this reader does not apply.
-      if (H5Dread_chunk(store.ds.getId(), H5P_DEFAULT, off, &mask, packed[i].data()) < 0 || (mask & ~1u) != 0) {
-        throw error(opt.file, "cannot read page " + std::to_string(page));
-      }
+      if ((mask & ~1u) != 0) throw error(opt.file, "page " + std::to_string(page) + " is stored with filters it does not declare");
       stored_channels[i] = store.channels;
       deflated[i] = (mask & 1u) == 0;
     }

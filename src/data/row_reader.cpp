@@ -5,7 +5,12 @@
 #include <blosc.h>
 #endif
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
@@ -41,13 +46,53 @@ void unshuffle(const std::vector<uint8_t>& in, std::vector<uint8_t>& out, size_t
 
 }  // namespace
 
-bool stored_chunk_bytes(hid_t ds, const hsize_t* offset, hsize_t& bytes) {
+uint32_t RowReader::read_raw_chunk(const hsize_t* offset, uint64_t max_bytes, std::vector<uint8_t>& out,
+                                   const std::string& where) {
   unsigned mask = 0;
   haddr_t address = HADDR_UNDEF;
-  bytes = 0;
-  if (H5Dget_chunk_info_by_coord(ds, offset, &mask, &address, &bytes) < 0) return false;
-  if (address == HADDR_UNDEF) bytes = 0;
-  return true;
+  hsize_t bytes = 0;
+  if (H5Dget_chunk_info_by_coord(ds_.getId(), offset, &mask, &address, &bytes) < 0) {
+    fail("cannot locate " + where + "; the file is damaged");
+  }
+  if (address == HADDR_UNDEF || bytes == 0) fail("has no data stored for " + where + " (never written); the file is damaged");
+  if (bytes > max_bytes) {
+    fail("claims " + std::to_string(bytes) + " stored bytes for " + where + " of " + std::to_string(chunk_bytes_) +
+         " bytes; the file is damaged: rebuild it with load_data");
+  }
+  // HDF5 addresses count from the superblock, which a user block (HDF5's base address) puts further in.
+  if (address > file_bytes_ || base_address_ > file_bytes_ - address || bytes > file_bytes_ - address - base_address_) {
+    fail("places " + where + " outside the file; the file is damaged or cut short: rebuild it with load_data");
+  }
+  out.resize(bytes);
+  size_t done = 0;
+  while (done < bytes) {
+    const ssize_t got = ::pread(file_descriptor_, out.data() + done, bytes - done,
+                                static_cast<off_t>(base_address_ + address + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) fail("cannot read " + where + (got < 0 ? std::string(": ") + std::strerror(errno) : ": the file is shorter"));
+    done += static_cast<size_t>(got);
+  }
+  return mask;
+}
+
+RowReader::~RowReader() {
+  if (file_descriptor_ >= 0) ::close(file_descriptor_);
+}
+
+// The file's own descriptor for chunk bytes, its size, and HDF5's base address.
+void RowReader::open_file() {
+  file_descriptor_ = ::open(file_.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st {};
+  if (file_descriptor_ < 0 || ::fstat(file_descriptor_, &st) != 0) fail("cannot be opened: " + std::string(std::strerror(errno)));
+  file_bytes_ = static_cast<uint64_t>(st.st_size);
+  const hid_t owner = H5Iget_file_id(ds_.getId());
+  const hid_t creation = owner < 0 ? H5I_INVALID_HID : H5Fget_create_plist(owner);
+  hsize_t user_block = 0;
+  const bool known = creation >= 0 && H5Pget_userblock(creation, &user_block) >= 0;
+  if (creation >= 0) H5Pclose(creation);
+  if (owner >= 0) H5Fclose(owner);
+  if (!known) fail("has no readable file properties; the file is damaged");
+  base_address_ = user_block;
 }
 
 void RowReader::fail(const std::string& what) const { throw checks::error(file_, name_ + " " + what); }
@@ -81,6 +126,7 @@ RowReader::RowReader(const H5::DataSet& ds, std::string name, std::filesystem::p
   }
   chunked_ = layout == H5D_CHUNKED;
   if (!chunked_) return;
+  open_file();
   plist.getChunk(rank_, chunk_);
   chunk_bytes_ = static_cast<size_t>(chunk_[0] * chunk_[1] * chunk_[2] * chunk_[3]) * element_;
   read_pipeline(plist);
@@ -171,20 +217,13 @@ void RowReader::read_stored(int64_t row, uint8_t* out) {
 
 void RowReader::decode_chunk(const hsize_t* offset, int64_t row, std::vector<uint8_t>& chunk) {
   const std::string where = "the chunk holding row " + std::to_string(row);
-  hsize_t stored = 0;
-  if (!stored_chunk_bytes(ds_.getId(), offset, stored)) fail("cannot locate " + where + "; the file is damaged");
-  if (stored == 0) fail("has no data stored for row " + std::to_string(row) + " (a chunk never written); the file is damaged");
-  // The stored size is the file's claim: unfiltered, exactly the chunk; deflated, at most zlib's bound.
+  // The stored size is the file's claim: unfiltered, exactly the chunk; compressed, at most zlib's bound.
   const bool compressed = std::any_of(filters_.begin(), filters_.end(), [](H5Z_filter_t id) { return id != H5Z_FILTER_SHUFFLE; });
-  const hsize_t bound = compressed ? compressBound(static_cast<uLong>(chunk_bytes_)) + 64 : chunk_bytes_;
-  if (stored > bound || (filters_.empty() && stored != chunk_bytes_)) {
-    fail("claims " + std::to_string(stored) + " stored bytes for " + where + " of " + std::to_string(chunk_bytes_) +
-         " bytes; the file is damaged: rebuild it with load_data");
-  }
-  stored_.resize(stored);
-  uint32_t mask = 0;
-  if (H5Dread_chunk(ds_.getId(), H5P_DEFAULT, offset, &mask, stored_.data()) < 0) {
-    fail("cannot read " + where + "; the file is damaged");
+  const uint64_t bound = compressed ? compressBound(static_cast<uLong>(chunk_bytes_)) + 64 : chunk_bytes_;
+  const uint32_t mask = read_raw_chunk(offset, bound, stored_, where);
+  if (filters_.empty() && stored_.size() != chunk_bytes_) {
+    fail("claims " + std::to_string(stored_.size()) + " stored bytes for " + where + " of " +
+         std::to_string(chunk_bytes_) + " bytes; the file is damaged: rebuild it with load_data");
   }
   if (filters_.size() < 32 && (mask >> filters_.size()) != 0) fail("marks filters it does not have on " + where);
   // Undo the pipeline last filter first; bit f of the mask says HDF5 skipped filter f for this chunk.

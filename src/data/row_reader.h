@@ -13,12 +13,6 @@
 
 namespace deepzine::data {
 
-// The bytes the chunk at `offset` occupies in the file, as its chunk index says (0: never written), which
-// is what H5Dread_chunk reads. H5Dget_chunk_storage_size answers the layout's chunk size for unfiltered
-// chunks instead, whatever the index says: a damaged index then overflows the caller's buffer.
-// False when the index cannot be read.
-bool stored_chunk_bytes(hid_t ds, const hsize_t* offset, hsize_t& bytes);
-
 // One dataset of rank 1 to 4 whose first dimension is rows (a page store [N, H, W, C]: format 1's
 // data_<size>, format 2's pages/grey_<size> and pages/rgb_<size>; or an index list [N]: pages/kind,
 // pages/row), read a row at a time into native memory of the type asked for.
@@ -26,8 +20,12 @@ bool stored_chunk_bytes(hid_t ds, const hsize_t* offset, hsize_t& bytes);
 // Why chunked data is not read with H5Dread: HDF5 1.10 trusts the sizes a damaged file gives its
 // chunks. fuzz_page_file found an unfiltered chunk stored as 75 bytes for a 64-byte chunk, and a
 // deflated chunk that inflates to fewer bytes than the chunk; both make H5Dread overrun its buffers.
-// So each chunk is read raw (H5Dread_chunk), its stored size bounded, deflate and shuffle undone here
-// and the result checked to be exactly one chunk; H5Tconvert then converts in memory of known size.
+// So each chunk's bytes are read here, from the file, at the address and length the chunk index gives
+// (H5Dget_chunk_info_by_coord), bounded, and checked to lie in the file; deflate, shuffle and blosc are
+// undone here and the result checked to be exactly one chunk; H5Tconvert then converts in memory of
+// known size. Not H5Dread_chunk: it writes as many bytes as its own index lookup finds, whatever the
+// caller was told (fuzz_page_file found an index with two entries for one chunk, answering 24 bytes
+// to the size query and reading 25).
 // Blosc (the original DeepZine's PyTables files) is undone with libblosc. Other filters (szip,
 // fletcher32, other plugins) are refused by name. Contiguous and compact data, whose
 // sizes HDF5 derives from the extent, HDF5 reads.
@@ -37,6 +35,7 @@ class RowReader {
   // integer type (the file must hold integers of at most 8 bytes). Throws std::runtime_error naming
   // `file` and `name`.
   RowReader(const H5::DataSet& ds, std::string name, std::filesystem::path file, const H5::PredType& memory_type);
+  ~RowReader();
   RowReader(const RowReader&) = delete;
   RowReader& operator=(const RowReader&) = delete;
 
@@ -48,8 +47,13 @@ class RowReader {
   void read(int64_t row, uint8_t* out);
   // Every row, in the memory type (rows() * row_bytes() bytes).
   std::vector<uint8_t> read_all();
+  // The stored bytes of the chunk at `offset` (dataset coordinates, chunked datasets only) into out;
+  // returns its filter mask. Throws, naming `where`, if it is missing, larger than max_bytes or
+  // outside the file.
+  uint32_t read_raw_chunk(const hsize_t* offset, uint64_t max_bytes, std::vector<uint8_t>& out, const std::string& where);
 
  private:
+  void open_file();
   void read_pipeline(const H5::DSetCreatPropList& plist);
   void read_stored(int64_t row, uint8_t* out);  // in the file's type
   void convert(uint8_t* buffer, size_t elements);
@@ -78,6 +82,9 @@ class RowReader {
   bool keep_decoded_ = false;
   int64_t decoded_chunk_row_ = -1;
   std::vector<uint8_t> stored_, inflated_, converting_;
+  int file_descriptor_ = -1;  // chunked datasets: chunk bytes are read through it
+  uint64_t file_bytes_ = 0;
+  uint64_t base_address_ = 0;  // HDF5 addresses count from here (the user block's size)
   Inflater inflater_;
 };
 
