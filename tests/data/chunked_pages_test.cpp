@@ -135,6 +135,30 @@ TEST(ChunkedPages, EveryChunkLayoutReadsTheStoredPixels) {
   }
 }
 
+// HDF5 addresses count from the superblock: a file with a user block before it (h5py's userblock_size,
+// PyTables' too) has its chunks further in than their addresses say.
+TEST(ChunkedPages, FilesWithAUserBlockRead) {
+  TempDir dir;
+  const fs::path file = dir / "user_block.h5";
+  {
+    H5::FileCreatPropList creation;
+    creation.setUserblock(1024);
+    H5::H5File f(file.string(), H5F_ACC_TRUNC, creation);
+    const hsize_t dims[4] = {kPages, kSize, kSize, 3}, chunk[4] = {2, 4, 8, 3};
+    H5::DSetCreatPropList props;
+    props.setChunk(4, chunk);
+    props.setDeflate(6);
+    H5::DataSet ds = f.createDataSet("data_8", H5::PredType::NATIVE_UINT8, H5::DataSpace(4, dims), props);
+    std::vector<uint8_t> px(static_cast<size_t>(kPages * kSize * kSize * 3));
+    for (int i = 0; i < kPages; ++i)
+      for (int y = 0; y < kSize; ++y)
+        for (int x = 0; x < kSize; ++x)
+          for (int ch = 0; ch < 3; ++ch) px[((i * kSize + y) * kSize + x) * 3 + ch] = value(i, y, x, ch);
+    ds.write(px.data(), H5::PredType::NATIVE_UINT8);
+  }
+  expect_stored_pixels(file, 3, "1 KB user block");
+}
+
 // A format-2 file whose colour store is not one deflated page per chunk is read through its page index
 // (pages/kind, pages/row), as the fast path does, not through the virtual view.
 TEST(ChunkedPages, FormatTwoStoresOfOtherLayoutsAreReadThroughTheIndex) {
