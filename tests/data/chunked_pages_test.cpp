@@ -50,6 +50,13 @@ H5::DSetCreatPropList creation(const Layout& layout) {
   return props;
 }
 
+// A file whose data_8 (kPages RGB pages) is created with `props` and never written.
+void create_unwritten_data8(const fs::path& file, const H5::DSetCreatPropList& props) {
+  H5::H5File f(file.string(), H5F_ACC_TRUNC);
+  const hsize_t dims[4] = {kPages, kSize, kSize, 3};
+  f.createDataSet("data_8", H5::PredType::NATIVE_UINT8, H5::DataSpace(4, dims), props);
+}
+
 // A format-1 file (data_8 is the store, as the original's) of kPages pages in `layout`.
 void write_format1(const fs::path& file, const Layout& layout) {
   H5::H5File f(file.string(), H5F_ACC_TRUNC);
@@ -235,13 +242,9 @@ TEST(ChunkedPages, ChunksThatDoNotInflateToTheirSizeAreRefused) {
         << what;
   }
   const fs::path sparse = dir / "sparse.h5";
-  {
-    H5::H5File f(sparse.string(), H5F_ACC_TRUNC);
-    const hsize_t dims[4] = {kPages, kSize, kSize, 3};
-    H5::DSetCreatPropList props = creation(tiles);
-    props.setAllocTime(H5D_ALLOC_TIME_INCR);
-    f.createDataSet("data_8", H5::PredType::NATIVE_UINT8, H5::DataSpace(4, dims), props);  // nothing written
-  }
+  H5::DSetCreatPropList props = creation(tiles);
+  props.setAllocTime(H5D_ALLOC_TIME_INCR);
+  create_unwritten_data8(sparse, props);
   const std::string what = read_error(sparse);
   EXPECT_NE(what.find("data_8 has no data stored for the chunk holding row 0 (never written)"), std::string::npos) << what;
 }
@@ -251,14 +254,11 @@ TEST(ChunkedPages, ChunksThatDoNotInflateToTheirSizeAreRefused) {
 TEST(ChunkedPages, FiltersTheReaderDoesNotUndoAreRefusedByName) {
   TempDir dir;
   const fs::path file = dir / "fletcher.h5";
-  {
-    H5::H5File f(file.string(), H5F_ACC_TRUNC);
-    const hsize_t dims[4] = {kPages, kSize, kSize, 3}, chunk[4] = {1, kSize, kSize, 3};
-    H5::DSetCreatPropList props;
-    props.setChunk(4, chunk);
-    props.setFletcher32();
-    f.createDataSet("data_8", H5::PredType::NATIVE_UINT8, H5::DataSpace(4, dims), props);
-  }
+  H5::DSetCreatPropList props;
+  const hsize_t chunk[4] = {1, kSize, kSize, 3};
+  props.setChunk(4, chunk);
+  props.setFletcher32();
+  create_unwritten_data8(file, props);
   const std::string what = read_error(file);
   EXPECT_NE(what.find(file.string()), std::string::npos) << what;
   EXPECT_NE(what.find("data_8 is stored with the HDF5 filter"), std::string::npos) << what;
