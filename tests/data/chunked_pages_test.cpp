@@ -77,6 +77,26 @@ void write_format1(const fs::path& file, const Layout& layout) {
   }
 }
 
+// A format-2 file as load_data writes it (grey and RGB stores, page index, virtual views) of kPages
+// colour pages of value().
+void write_format2(const fs::path& file) {
+  pages::PageLayout layout;
+  layout.max_size = kSize;
+  pages::DatasetWriter writer(file, layout);
+  for (int i = 0; i < kPages; ++i) {
+    std::vector<pages::PageImage> pyramid;
+    for (int s = kSize; s >= 4; s /= 2) {
+      pages::PageImage img{s, 3, std::vector<uint8_t>(static_cast<size_t>(s * s * 3))};
+      for (int y = 0; y < s; ++y)
+        for (int x = 0; x < s; ++x)
+          for (int ch = 0; ch < 3; ++ch) img.pixels[(y * s + x) * 3 + ch] = value(i, y, x, ch);
+      pyramid.push_back(std::move(img));
+    }
+    writer.append(pyramid, "doc.pdf#" + std::to_string(i + 1));
+  }
+  writer.close();
+}
+
 // Reads one epoch in one batch and checks every pixel of every page (grey files: channel 0 only).
 void expect_stored_pixels(const fs::path& file, int channels, const std::string& label) {
   data::PageDatasetOptions o;
@@ -114,6 +134,13 @@ std::string read_error(const fs::path& file) {
   }
   ADD_FAILURE() << "read " << file;
   return "";
+}
+
+// Reading `file` fails with an error naming it and containing every one of `reasons`.
+void expect_refused(const fs::path& file, std::initializer_list<std::string> reasons) {
+  const std::string what = read_error(file);
+  EXPECT_NE(what.find(file.string()), std::string::npos) << what;
+  for (const std::string& reason : reasons) EXPECT_NE(what.find(reason), std::string::npos) << reason << " in: " << what;
 }
 
 }  // namespace
@@ -171,23 +198,7 @@ TEST(ChunkedPages, FilesWithAUserBlockRead) {
 TEST(ChunkedPages, FormatTwoStoresOfOtherLayoutsAreReadThroughTheIndex) {
   TempDir dir;
   const fs::path file = dir / "pages.h5";
-  {
-    pages::PageLayout layout;
-    layout.max_size = kSize;
-    pages::DatasetWriter writer(file, layout);
-    for (int i = 0; i < kPages; ++i) {
-      std::vector<pages::PageImage> pyramid;
-      for (int s = kSize; s >= 4; s /= 2) {
-        pages::PageImage img{s, 3, std::vector<uint8_t>(static_cast<size_t>(s * s * 3))};
-        for (int y = 0; y < s; ++y)
-          for (int x = 0; x < s; ++x)
-            for (int ch = 0; ch < 3; ++ch) img.pixels[(y * s + x) * 3 + ch] = value(i, y, x, ch);
-        pyramid.push_back(std::move(img));
-      }
-      writer.append(pyramid, "doc.pdf#" + std::to_string(i + 1));
-    }
-    writer.close();
-  }
+  write_format2(file);
   {  // rewrite pages/rgb_8 in chunks of two pages, shuffled and deflated, same pixels
     H5::H5File f(file.string(), H5F_ACC_RDWR);
     const std::string store = "pages/rgb_" + std::to_string(kSize);
@@ -213,10 +224,7 @@ TEST(ChunkedPages, FormatTwoStoresOfOtherLayoutsAreReadThroughTheIndex) {
 // file. HDF5's H5Dread copied past its buffer (heap-buffer-overflow in H5VM_memcpyvv). Refused.
 TEST(ChunkedPages, FuzzFoundUnfilteredChunkOfTheWrongSizeIsRefused) {
   const fs::path file = fs::path(DEEPZINE_TEST_DATA_DIR) / "fuzz_unfiltered_chunk_overread.h5";
-  const std::string what = read_error(file);
-  EXPECT_NE(what.find(file.string()), std::string::npos) << what;
-  EXPECT_NE(what.find("data_8 claims 75 stored bytes for the chunk holding row"), std::string::npos) << what;
-  EXPECT_NE(what.find("rebuild it with load_data"), std::string::npos) << what;
+  expect_refused(file, {"data_8 claims 75 stored bytes for the chunk holding row", "rebuild it with load_data"});
 }
 
 // The same class with filters: a deflated chunk whose stream inflates to fewer bytes than the chunk
@@ -236,17 +244,13 @@ TEST(ChunkedPages, ChunksThatDoNotInflateToTheirSizeAreRefused) {
       const hsize_t offset[4] = {6, 4, 0, 0};
       ASSERT_GE(H5Dwrite_chunk(ds.getId(), H5P_DEFAULT, 0, offset, packed_bytes, packed.data()), 0);
     }
-    const std::string what = read_error(file);
-    EXPECT_NE(what.find(file.string()), std::string::npos) << what;
-    EXPECT_NE(what.find("data_8 holds the chunk holding row 6 that does not inflate to its 48 bytes"), std::string::npos)
-        << what;
+    expect_refused(file, {"data_8 holds the chunk holding row 6 that does not inflate to its 48 bytes"});
   }
   const fs::path sparse = dir / "sparse.h5";
   H5::DSetCreatPropList props = creation(tiles);
   props.setAllocTime(H5D_ALLOC_TIME_INCR);
   create_unwritten_data8(sparse, props);
-  const std::string what = read_error(sparse);
-  EXPECT_NE(what.find("data_8 has no data stored for the chunk holding row 0 (never written)"), std::string::npos) << what;
+  expect_refused(sparse, {"data_8 has no data stored for the chunk holding row 0 (never written)"});
 }
 
 // A filter the reader does not undo (HDF5 would, or would need a plugin) is refused by name, not
@@ -259,10 +263,7 @@ TEST(ChunkedPages, FiltersTheReaderDoesNotUndoAreRefusedByName) {
   props.setChunk(4, chunk);
   props.setFletcher32();
   create_unwritten_data8(file, props);
-  const std::string what = read_error(file);
-  EXPECT_NE(what.find(file.string()), std::string::npos) << what;
-  EXPECT_NE(what.find("data_8 is stored with the HDF5 filter"), std::string::npos) << what;
-  EXPECT_NE(what.find("(id 3), which deepzine does not read"), std::string::npos) << what;
+  expect_refused(file, {"data_8 is stored with the HDF5 filter", "(id 3), which deepzine does not read"});
 }
 
 // The page index (pages/kind, pages/row) is chunked and deflated too, and read by the same reader: an
@@ -281,17 +282,7 @@ TEST(ChunkedPages, DamagedIndexChunksAreRefusedByName) {
   };
   for (const Case& c : cases) {
     const fs::path file = dir / "index.h5";
-    {
-      pages::PageLayout layout;
-      layout.max_size = kSize;
-      pages::DatasetWriter writer(file, layout);
-      for (int i = 0; i < kPages; ++i) {
-        std::vector<pages::PageImage> pyramid;
-        for (int s = kSize; s >= 4; s /= 2) pyramid.push_back({s, 3, std::vector<uint8_t>(size_t(s * s * 3), 100)});
-        writer.append(pyramid, "doc.pdf#" + std::to_string(i + 1));
-      }
-      writer.close();
-    }
+    write_format2(file);
     {
       H5::H5File f(file.string(), H5F_ACC_RDWR);
       H5::DataSet old = f.openDataSet(c.index);
@@ -317,9 +308,7 @@ TEST(ChunkedPages, DamagedIndexChunksAreRefusedByName) {
       const hsize_t offset[1] = {4};
       ASSERT_GE(H5Dwrite_chunk(ds.getId(), H5P_DEFAULT, 0, offset, packed_bytes, packed.data()), 0);
     }
-    const std::string what = read_error(file);
-    EXPECT_NE(what.find(file.string()), std::string::npos) << what;
-    EXPECT_NE(what.find(c.reason), std::string::npos) << what;
+    expect_refused(file, {c.reason});
     fs::remove(file);
   }
 }
@@ -370,9 +359,7 @@ TEST(ChunkedPages, TheOriginalDeepZinesPyTablesFilesRead) {
         else chunk[4] ^= 0x40;  // the header's uncompressed size (bytes 4-7, little-endian)
         ASSERT_GE(H5Dwrite_chunk(ds.getId(), H5P_DEFAULT, mask, offset, chunk.size(), chunk.data()), 0);
       }
-      const std::string what = read_error(damaged);
-      EXPECT_NE(what.find("data_8 holds the chunk holding row"), std::string::npos) << what;
-      EXPECT_NE(what.find("that does not decompress (blosc) to its 65280 bytes"), std::string::npos) << what;
+      expect_refused(damaged, {"data_8 holds the chunk holding row", "that does not decompress (blosc) to its 65280 bytes"});
     }
   }
 }
