@@ -194,7 +194,8 @@ TEST(ChunkedPages, FilesWithAUserBlockRead) {
 }
 
 // A format-2 file whose colour store is not one deflated page per chunk is read through its page index
-// (pages/kind, pages/row), as the fast path does, not through the virtual view.
+// (pages/kind, pages/row), as the fast path does, not through the virtual view; an index of another
+// integer type is converted.
 TEST(ChunkedPages, FormatTwoStoresOfOtherLayoutsAreReadThroughTheIndex) {
   TempDir dir;
   const fs::path file = dir / "pages.h5";
@@ -215,8 +216,20 @@ TEST(ChunkedPages, FormatTwoStoresOfOtherLayoutsAreReadThroughTheIndex) {
     props.setShuffle();
     props.setDeflate(3);
     f.createDataSet(store, H5::PredType::NATIVE_UINT8, space, props).write(px.data(), H5::PredType::NATIVE_UINT8);
+    // and pages/row as big-endian int32 in chunks of three, shuffled: converted in memory when read
+    H5::DataSet rows = f.openDataSet("pages/row");
+    std::vector<int64_t> row(kPages);
+    rows.read(row.data(), H5::PredType::NATIVE_INT64);
+    H5::DataSpace row_space = rows.getSpace();
+    f.unlink("pages/row");
+    H5::DSetCreatPropList row_props;
+    const hsize_t row_chunk = 3;
+    row_props.setChunk(1, &row_chunk);
+    row_props.setShuffle();
+    row_props.setDeflate(1);
+    f.createDataSet("pages/row", H5::PredType::STD_I32BE, row_space, row_props).write(row.data(), H5::PredType::NATIVE_INT64);
   }
-  expect_stored_pixels(file, 3, "format 2, rgb store in two-page chunks");
+  expect_stored_pixels(file, 3, "format 2, rgb store in two-page chunks, int32 BE row index");
 }
 
 // Found by fuzz/fuzz_page_file (session 12's long run): data_8 is chunked (1, 8, 8, 1) without filters,
