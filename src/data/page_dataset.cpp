@@ -238,10 +238,8 @@ struct PageDataset::Impl {
       const int64_t page = rows_wanted[i];
       const Store& store = stores[page_store.empty() ? 0 : page_store[page]];
       const hsize_t off[4] = {hsize_t(page_row.empty() ? page : page_row[page]), 0, 0, 0};
-      // The stored size is the file's claim: a page deflates to at most compressBound of its bytes.
-      const uint64_t page_bytes = uint64_t(r) * uint64_t(r) * uint64_t(store.channels);
-      const uint32_t mask = store.reader->read_raw_chunk(off, compressBound(static_cast<uLong>(page_bytes)) + 64,
-                                                         packed[i], "the chunk of page " + std::to_string(page));
+      const uint32_t mask = store.reader->read_raw_chunk(off, store.reader->max_stored_bytes(), packed[i],
+                                                         "the chunk of page " + std::to_string(page));
       // Mask bit 0: HDF5 stored this chunk without deflate (the filter is optional); any other bit is
       // a filter this reader does not apply.
       if ((mask & ~1u) != 0) throw error(opt.file, "page " + std::to_string(page) + " is stored with filters it does not declare");

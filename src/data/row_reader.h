@@ -51,6 +51,8 @@ class RowReader {
   // returns its filter mask. Throws, naming `where`, if it is missing, larger than max_bytes or
   // outside the file.
   uint32_t read_raw_chunk(const hsize_t* offset, uint64_t max_bytes, std::vector<uint8_t>& out, const std::string& where);
+  // The most bytes a chunk of this dataset may claim in the file (chunked datasets only).
+  uint64_t max_stored_bytes() const { return max_stored_bytes_; }
 
  private:
   void open_file();
@@ -75,6 +77,7 @@ class RowReader {
   int rank_ = 4;
   size_t row_elements_ = 0;
   size_t chunk_bytes_ = 0;
+  uint64_t max_stored_bytes_ = 0;
   std::vector<H5Z_filter_t> filters_;  // the pipeline, in the order HDF5 applied it when writing
   // Decoded chunks of one chunk row (all chunks holding rows [k * chunk_[0], (k + 1) * chunk_[0])),
   // kept only when chunks hold several rows and the chunk row is small.
