@@ -4,11 +4,11 @@
 #include "deepzine/util/regular_file.h"
 #include "deepzine/data/hdf5_probe.h"
 #include "inflater.h"
-#include "page_file_checks.h"
+#include "page_map.h"
+#include "page_map_builder.h"
 #include "row_reader.h"
 
 #include <ATen/Parallel.h>
-#include <H5Cpp.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -23,8 +23,6 @@
 
 namespace deepzine::data {
 namespace {
-
-using checks::error;
 
 // ITU-R BT.601 luma weights: a colour page read by a grey model looks as it would printed in grey.
 constexpr float kLuma[3] = {0.299f, 0.587f, 0.114f};
@@ -51,155 +49,49 @@ void hwc_to_chw(const T* px, int64_t stored, float* out, int64_t c, int64_t r) {
   }
 }
 
-// The number of pages, the same in every level data_<size>; each level checked to be a local 4-D
-// dataset whose declared page count the file's size can hold, and the root attributes to agree.
-int64_t checked_page_count(const H5::H5File& f, const std::vector<int>& sizes, const std::filesystem::path& file) {
-  const uint64_t bound = checks::page_bound(file);
-  int64_t pages = -1;
-  for (int size : sizes) {
-    const std::string name = pages::view_name(size);
-    checks::require_local_dataset(f, name, file);
-    H5::DataSet view = f.openDataSet(name);
-    H5::DataSpace space = view.getSpace();
-    hsize_t dims[4] = {0, 0, 0, 0};
-    if (space.getSimpleExtentNdims() != 4) throw error(file, name + " is not a 4-D [N, H, W, C] array");
-    checks::require_sane_layout(view, name, file);
-    space.getSimpleExtentDims(dims);
-    if (dims[0] > bound) {
-      throw error(file, name + " declares " + std::to_string(dims[0]) + " pages, more than a file of its size can "
-                        "hold; the file is damaged: rebuild it with load_data");
-    }
-    if (pages >= 0 && static_cast<int64_t>(dims[0]) != pages) {
-      throw error(file, name + " has " + std::to_string(dims[0]) + " pages but " + pages::view_name(sizes.front()) +
-                            " has " + std::to_string(pages) + "; every level must hold the same pages (rebuild it "
-                            "with load_data)");
-    }
-    pages = static_cast<int64_t>(dims[0]);
-  }
-  checks::check_attributes(f, file, pages);
-  return pages;
+std::runtime_error error(const std::filesystem::path& file, const std::string& what) {
+  return std::runtime_error("dataset " + file.string() + ": " + what);
 }
 
-// pages/kind of a format-2 file (1: grey store, 3: rgb store, per page).
-std::vector<uint8_t> read_page_kinds(const H5::H5File& f, const std::filesystem::path& file, int64_t pages) {
-  return checks::read_index<uint8_t>(f, pages::kKindName, static_cast<uint64_t>(pages), H5::PredType::NATIVE_UINT8, file);
+// What the probe's child answers: the page map of the file for the level asked (0: the levels alone).
+std::string walk_page_file(const std::filesystem::path& file, const std::string& question) {
+  return serialize(build_page_map(file, std::stoi(question)));
 }
 
-// The page count, checked on every level, and (format 2) each page's kind, with the rows checked too,
-// so that a damaged index stops the train stage before it starts. A file without the index (format 1,
-// the original's) has no kinds.
-struct CheckedIndex {
-  int64_t pages = 0;
-  bool has_index = false;
-  std::vector<uint8_t> kinds;
-};
-
-CheckedIndex read_checked_index(const H5::H5File& f, const std::vector<int>& sizes, const std::filesystem::path& file) {
-  CheckedIndex index;
-  index.pages = checked_page_count(f, sizes, file);
-  index.has_index = f.nameExists("pages") && f.nameExists(pages::kKindName);
-  if (index.has_index) {
-    index.kinds = read_page_kinds(f, file, index.pages);
-    checks::read_index<int64_t>(f, pages::kRowName, static_cast<uint64_t>(index.pages), H5::PredType::NATIVE_INT64,
-                                file);
-  }
-  return index;
-}
-
-}  // namespace
-
-PageColours page_colours(const std::filesystem::path& file) {
-  H5::Exception::dontPrint();
-  PageColours out;
-  const std::vector<int> sizes = available_resolutions(file);
-  if (sizes.empty()) throw error(file, "has no data_<size> pages; run load_data to create it");
-  try {
-    H5::H5File f(file.string(), H5F_ACC_RDONLY);
-    const CheckedIndex index = read_checked_index(f, sizes, file);
-    const int64_t pages = index.pages;
-    if (index.has_index) {
-      for (uint8_t k : index.kinds) (k == 1 ? out.grey : out.colour) += 1;
-      return out;
-    }
-    H5::DataSet view = f.openDataSet(pages::view_name(sizes.front()));
-    hsize_t dims[4] = {0, 0, 0, 0};
-    view.getSpace().getSimpleExtentDims(dims);
-    (dims[3] == 1 ? out.grey : out.colour) = pages;
-  } catch (const H5::Exception& e) {
-    throw error(file, "cannot read its page index (" + e.getDetailMsg() + "); rebuild it with load_data");
-  }
-  return out;
-}
-
-namespace {
-
-// The data_<size> levels of an open page file.
-std::vector<int> resolutions_in(const H5::H5File& f) {
-  std::vector<int> sizes;
-  for (hsize_t i = 0; i < f.getNumObjs(); ++i) {
-    std::string name = f.getObjnameByIdx(i);
-    // data_<size> with a power-of-two size the schedule can train (other names are not levels).
-    if (name.rfind("data_", 0) == 0 && name.size() <= 10 && name.find_first_not_of("0123456789", 5) == std::string::npos &&
-        name.size() > 5) {
-      const int size = std::stoi(name.substr(5));
-      if (size >= 4 && size <= (1 << 14) && (size & (size - 1)) == 0) sizes.push_back(size);
-    }
-  }
-  std::sort(sizes.begin(), sizes.end());
-  return sizes;
-}
-
-// The data_<size> levels of a regular file (HDF5 walks it here: probe it first).
-std::vector<int> resolutions_of(const std::filesystem::path& file) {
-  try {
-    return resolutions_in(H5::H5File(file.string(), H5F_ACC_RDONLY));
-  } catch (const H5::Exception& e) {
-    throw error(file, "cannot open as HDF5 (" + e.getDetailMsg() + "); run load_data to create it");
-  }
-}
-
-// What opening the page file makes HDF5 read: the levels, their page counts and the page index.
-// Its errors are the run's (the probe passes them on), so HDF5's become the project's, naming the file.
-void walk_page_file(const std::filesystem::path& file) {
-  std::unique_ptr<H5::H5File> f;
-  std::vector<int> sizes;
-  try {
-    f = std::make_unique<H5::H5File>(file.string(), H5F_ACC_RDONLY);
-    sizes = resolutions_in(*f);
-  } catch (const H5::Exception& e) {
-    throw error(file, "cannot open as HDF5 (" + e.getDetailMsg() + "); run load_data to create it");
-  }
-  if (sizes.empty()) return;
-  try {
-    read_checked_index(*f, sizes, file);
-  } catch (const H5::Exception& e) {
-    throw error(file, "cannot read its levels or page index (" + e.getDetailMsg() + "); rebuild it with load_data");
-  }
+// The checked map of `file`, read by HDF5 in a forked child (hdf5_probe.h): this process never lets
+// HDF5 read a page file.
+PageMap read_page_map(const std::filesystem::path& file, int resolution) {
+  // HDF5 opens the file itself: a FIFO would block it forever, a device feed it without end.
+  util::require_regular_file(file, "data_hdf5");  // its message names the key and the file
+  return deserialize_page_map(probe_in_child(file, std::to_string(resolution), walk_page_file), file);
 }
 
 }  // namespace
 
 std::vector<int> available_resolutions(const std::filesystem::path& file) {
-  H5::Exception::dontPrint();
-  // HDF5 opens the file itself: a FIFO would block it forever, a device feed it without end.
-  util::require_regular_file(file, "data_hdf5");  // its message names the key and the file
-  probe_in_child(file, walk_page_file);
-  return resolutions_of(file);
+  return read_page_map(file, 0).resolutions;
+}
+
+PageColours page_colours(const std::filesystem::path& file) {
+  const PageMap map = read_page_map(file, 0);
+  if (map.resolutions.empty()) throw error(file, "has no data_<size> pages; run load_data to create it");
+  PageColours out;
+  out.grey = map.colours.grey;
+  out.colour = map.colours.colour;
+  return out;
 }
 
 struct PageDataset::Impl {
   PageDatasetOptions opt;
-  H5::H5File file;
-  H5::DataSet data;
   bool is_float = false;
   // This project's files keep one page per deflated chunk: the reader thread reads the compressed
-  // chunks and the pages are inflated and converted on all cores, instead of HDF5 decompressing them one
-  // by one (and, for grey pages, copying them into three channels element by element). Stores of other
-  // layouts are read a page at a time by their RowReader, never through HDF5's chunk decoding.
+  // chunks and the pages are inflated and converted on all cores, instead of one by one (and, for grey
+  // pages, copied into three channels element by element). Stores of other layouts are read a page at
+  // a time by their RowReader. Neither calls HDF5: the places of the pages come from the page map.
   struct Store {
-    H5::DataSet ds;
     int channels = 0;
     std::unique_ptr<RowReader> reader;
+    int deflate_filter = -1;  // the raw path: deflate's place in the pipeline (its bit in a chunk's mask)
   };
   bool raw_chunks = false;
   std::vector<Store> stores;        // format 2: the grey and RGB stores; format 1: data_<size> itself
@@ -237,14 +129,17 @@ struct PageDataset::Impl {
     for (int64_t i = 0; i < b; ++i) {
       const int64_t page = rows_wanted[i];
       const Store& store = stores[page_store.empty() ? 0 : page_store[page]];
-      const hsize_t off[4] = {hsize_t(page_row.empty() ? page : page_row[page]), 0, 0, 0};
-      const uint32_t mask = store.reader->read_raw_chunk(off, store.reader->max_stored_bytes(), packed[i],
-                                                         "the chunk of page " + std::to_string(page));
-      // Mask bit 0: HDF5 stored this chunk without deflate (the filter is optional); any other bit is
-      // a filter this reader does not apply.
-      if ((mask & ~1u) != 0) throw error(opt.file, "page " + std::to_string(page) + " is stored with filters it does not declare");
+      const uint64_t off[4] = {uint64_t(page_row.empty() ? page : page_row[page]), 0, 0, 0};
+      const uint32_t mask = store.reader->read_raw_chunk(off, packed[i], "the chunk of page " + std::to_string(page));
+      // Deflate's bit: HDF5 stored this chunk without deflate (the filter is optional); shuffle's is a
+      // no-op on bytes; any other bit is a filter the chunk's store does not declare.
+      const uint32_t deflate_bit = 1u << store.deflate_filter;
+      const size_t filters = store.reader->store().filters.size();
+      if (filters < 32 && (mask >> filters) != 0) {
+        throw error(opt.file, "page " + std::to_string(page) + " is stored with filters it does not declare");
+      }
       stored_channels[i] = store.channels;
-      deflated[i] = (mask & 1u) == 0;
+      deflated[i] = (mask & deflate_bit) == 0;
     }
     torch::Tensor out = torch::empty({b, c, r, r}, torch::kFloat32);
     float* dst = out.data_ptr<float>();
@@ -295,119 +190,50 @@ struct PageDataset::Impl {
     return out;
   }
 
-  // Opens data_<size> and checks what the reader relies on; HDF5 exceptions go to the caller.
-  void open(const std::string& name) {
-    file.openFile(opt.file.string(), H5F_ACC_RDONLY);
-    rows = checked_page_count(file, sizes, opt.file);
-    data = file.openDataSet(name);
-    checks::require_local_sources(data, name, opt.file);
-    hsize_t dims[4] = {0, 0, 0, 0};
-    data.getSpace().getSimpleExtentDims(dims);
-    if (dims[1] != hsize_t(opt.resolution) || dims[2] != hsize_t(opt.resolution) || (dims[3] != 1 && dims[3] != 3)) {
-      throw error(opt.file, name + " has shape [" + std::to_string(dims[0]) + ", " + std::to_string(dims[1]) + ", " +
-                                std::to_string(dims[2]) + ", " + std::to_string(dims[3]) +
-                                "], expected [N, size, size, 1 or 3]");
-    }
-    channels = static_cast<int>(dims[3]);
+  // The level's stores from its page map, and the raw-chunk path when every store allows it.
+  void open(PageMap map) {
+    rows = map.pages;
+    channels = map.channels;
+    is_float = map.is_float;
+    const std::string name = "data_" + std::to_string(opt.resolution);
     if (opt.channels != 0 && opt.channels != 1 && opt.channels != 3) {
       throw error(opt.file, "cannot read pages as " + std::to_string(opt.channels) + " channels (1 or 3)");
     }
     out_channels = opt.channels != 0 ? opt.channels : channels;
     if (rows < opt.world_size) throw error(opt.file, name + " has only " + std::to_string(rows) + " page(s)");
-    const H5T_class_t cls = data.getTypeClass();
-    const H5::DataType type = data.getDataType();
-    // Exactly IEEE float32 (the original DeepZine's, values already in [-1, 1]) or one-byte integers.
-    // A float type of another size is refused: fuzz_page_file found one declaring 4 GB elements,
-    // which HDF5 converted by allocating gigabytes.
-    if (cls == H5T_FLOAT && (type == H5::PredType::IEEE_F32LE || type == H5::PredType::IEEE_F32BE)) {
-      is_float = true;
-    } else if (cls != H5T_INTEGER || type.getSize() != 1) {
-      throw error(opt.file, name + " must hold uint8 pages or float32 values in [-1, 1] (it holds " +
-                                (cls == H5T_FLOAT ? std::to_string(type.getSize()) + "-byte floats" : "another type") +
-                                "); rebuild it with load_data");
-    }
-    open_stores(name);
-  }
-
-  // Whether `ds` holds one uint8 [size, size, c] page per chunk, deflated (and byte-shuffled, a no-op).
-  static bool one_deflated_page_per_chunk(const H5::DataSet& ds, int size, int c) {
-    H5::DSetCreatPropList plist = ds.getCreatePlist();
-    hsize_t chunk[4] = {0, 0, 0, 0};
-    if (plist.getLayout() != H5D_CHUNKED || plist.getChunk(4, chunk) != 4 || chunk[0] != 1 ||
-        chunk[1] != hsize_t(size) || chunk[2] != hsize_t(size) || chunk[3] != hsize_t(c) ||
-        ds.getTypeClass() != H5T_INTEGER || ds.getDataType().getSize() != 1) {
-      return false;
-    }
-    bool deflate = false;
-    for (int f = 0; f < plist.getNfilters(); ++f) {
-      unsigned int flags = 0, info = 0;
-      size_t nelem = 0;
-      char fname[64];
-      const H5Z_filter_t id = plist.getFilter(f, flags, nelem, nullptr, sizeof fname, fname, info);
-      if (id == H5Z_FILTER_DEFLATE) deflate = true;
-      else if (id != H5Z_FILTER_SHUFFLE) return false;
-    }
-    return deflate;
-  }
-
-  // Opens the stores the pages are read from, and takes the raw-chunk path when every store allows it.
-  void open_stores(const std::string& name) {
-    const int r = opt.resolution;
-    const H5::PredType& element = is_float ? H5::PredType::NATIVE_FLOAT : H5::PredType::NATIVE_UINT8;
-    if (!file.nameExists("pages")) {  // format 1: the view is the store
-      stores.push_back({data, channels, std::make_unique<RowReader>(data, name, opt.file, element)});
-      raw_chunks = !is_float && one_deflated_page_per_chunk(data, r, channels);
-      return;
-    }
-    const std::vector<uint8_t> kind = read_page_kinds(file, opt.file, rows);
-    const hsize_t n = kind.size();
-    page_row = checks::read_index<int64_t>(file, pages::kRowName, n, H5::PredType::NATIVE_INT64, opt.file);
-    for (hsize_t i = 0; i < n; ++i) {
-      if ((kind[i] != 1 && kind[i] != 3) || (kind[i] == 3 && channels != 3)) {
-        throw error(opt.file, "pages/kind of page " + std::to_string(i) + " is " + std::to_string(kind[i]) +
-                                  " (expected 1 or 3); the file is damaged, rebuild it with load_data");
-      }
-    }
-    page_store.resize(n);
-    bool found[4] = {false, false, false, false};
+    page_store = std::move(map.page_store);
+    page_row = std::move(map.page_row);
     raw_chunks = !is_float;
-    for (int k : {1, 3}) {
-      const std::string store_name = pages::store_name(r, k);
-      if (!file.nameExists(store_name)) continue;
-      checks::require_local_dataset(file, store_name, opt.file);
-      H5::DataSet ds = file.openDataSet(store_name);
-      if (!is_float && ds.getDataType().getSize() != 1) {
-        throw error(opt.file, store_name + " does not hold uint8 pages; the file is damaged, rebuild it with load_data");
-      }
-      auto reader = std::make_unique<RowReader>(ds, store_name, opt.file, element);
-      hsize_t dims[4];
-      ds.getSpace().getSimpleExtentDims(dims);
-      if (dims[1] != hsize_t(r) || dims[2] != hsize_t(r) || dims[3] != hsize_t(k)) {
-        throw error(opt.file, store_name + " does not hold pages of " + std::to_string(r) + "x" + std::to_string(r) +
-                                  "x" + std::to_string(k) + "; the file is damaged, rebuild it with load_data");
-      }
-      raw_chunks = raw_chunks && one_deflated_page_per_chunk(ds, r, k);
-      for (hsize_t i = 0; i < n; ++i) {
-        if (kind[i] != k) continue;
-        if (page_row[i] < 0 || static_cast<hsize_t>(page_row[i]) >= dims[0]) {
-          throw error(opt.file, "pages/row points page " + std::to_string(i) + " outside " + store_name);
-        }
-        page_store[i] = static_cast<uint8_t>(stores.size());
-      }
-      stores.push_back({ds, k, std::move(reader)});
-      found[k] = true;
+    for (StoreMap& store_map : map.stores) {
+      Store store;
+      store.channels = store_map.channels;
+      store.deflate_filter = deflated_page_per_chunk(store_map, opt.resolution);
+      raw_chunks = raw_chunks && store.deflate_filter >= 0;
+      store.reader = std::make_unique<RowReader>(std::move(store_map), opt.file,
+                                                 is_float ? MemoryType::kFloat32 : MemoryType::kUint8);
+      stores.push_back(std::move(store));
     }
-    for (hsize_t i = 0; i < n; ++i) {
-      if (!found[kind[i]]) throw error(opt.file, "has no " + pages::store_name(r, kind[i]) + " for page " + std::to_string(i));
+    if (stores.empty() && rows > 0) throw error(opt.file, "has no pages stored for " + name);
+  }
+
+  // Where `store` holds one unsigned uint8 [size, size, c] page per chunk, deflated (and byte-shuffled,
+  // a no-op): deflate's place in its pipeline; -1 otherwise.
+  static int deflated_page_per_chunk(const StoreMap& store, int size) {
+    const uint64_t r = static_cast<uint64_t>(size);
+    if (store.layout != StoreLayout::kChunked || store.chunk[0] != 1 || store.chunk[1] != r || store.chunk[2] != r ||
+        store.chunk[3] != uint64_t(store.channels) || store.type.is_float || store.type.is_signed || store.type.bytes != 1) {
+      return -1;
     }
+    int deflate = -1;
+    for (size_t f = 0; f < store.filters.size() && f < 32; ++f) {
+      if (store.filters[f] == kFilterDeflate && deflate < 0) deflate = static_cast<int>(f);
+      else if (store.filters[f] != kFilterShuffle) return -1;
+    }
+    return store.filters.size() <= 32 ? deflate : -1;
   }
 
   void run() {
     try {
-      // As the opening thread does (walk_page_file): HDF5 (thread-safe build) keeps its error
-      // printing per thread, and this reader thread's failures must be this project's errors, never
-      // HDF5-DIAG dumps on the terminal.
-      H5::Exception::dontPrint();
       // Skip start_batch batches: whole epochs by arithmetic, then a part of one.
       const int64_t per_epoch = static_cast<int64_t>(epoch_order(0).size());
       const int64_t skipped = opt.start_batch * opt.batch_size;
@@ -450,7 +276,8 @@ PageDataset::PageDataset(PageDatasetOptions options) : impl_(std::make_unique<Im
   if (m.opt.world_size < 1 || m.opt.rank < 0 || m.opt.rank >= m.opt.world_size) {
     throw error(m.opt.file, "invalid rank " + std::to_string(m.opt.rank) + " of " + std::to_string(m.opt.world_size));
   }
-  m.sizes = available_resolutions(m.opt.file);
+  PageMap map = read_page_map(m.opt.file, m.opt.resolution);
+  m.sizes = map.resolutions;
   const std::string name = "data_" + std::to_string(m.opt.resolution);
   if (std::find(m.sizes.begin(), m.sizes.end(), m.opt.resolution) == m.sizes.end()) {
     std::string have;
@@ -458,13 +285,7 @@ PageDataset::PageDataset(PageDatasetOptions options) : impl_(std::make_unique<Im
     throw error(m.opt.file, "has no " + name + " (it has " + (have.empty() ? "none" : have) +
                                 "); rebuild it with a larger data_output_size or train a smaller gan_output_size");
   }
-  try {
-    m.open(name);
-  } catch (const H5::Exception& e) {
-    // Every HDF5 failure (a missing dataset, a group where a dataset belongs, a link loop, a damaged
-    // chunk index) is an error naming the file, never an uncaught exception.
-    throw error(m.opt.file, "cannot read " + name + " (" + e.getDetailMsg() + "); rebuild the file with load_data");
-  }
+  m.open(std::move(map));
   m.worker = std::thread([this] { impl_->run(); });
 }
 
@@ -480,13 +301,7 @@ PageDataset::~PageDataset() {
 torch::Tensor PageDataset::next_batch() {
   std::unique_lock<std::mutex> lock(impl_->mutex);
   impl_->cv.wait(lock, [&] { return !impl_->queue.empty() || impl_->failure; });
-  if (impl_->queue.empty()) {
-    try {
-      std::rethrow_exception(impl_->failure);
-    } catch (const H5::Exception& e) {
-      throw error(impl_->opt.file, "read failed: " + e.getDetailMsg());
-    }
-  }
+  if (impl_->queue.empty()) std::rethrow_exception(impl_->failure);
   torch::Tensor t = std::move(impl_->queue.front());
   impl_->queue.pop_front();
   impl_->cv.notify_all();

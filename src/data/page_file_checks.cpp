@@ -1,7 +1,5 @@
 #include "page_file_checks.h"
 
-#include "row_reader.h"
-
 #include <hdf5.h>
 
 #include <cstring>
@@ -131,33 +129,5 @@ void check_attributes(const H5::H5File& f, const fs::path& file, int64_t pages) 
                           "; the file is damaged or was cut short: rebuild it with load_data");
   }
 }
-
-template <class T>
-std::vector<T> read_index(const H5::H5File& f, const std::string& name, uint64_t expected, const H5::PredType& type,
-                          const fs::path& file) {
-  require_local_dataset(f, name, file);
-  H5::DataSet ds = f.openDataSet(name);
-  H5::DataSpace space = ds.getSpace();
-  hsize_t n = 0;
-  if (ds.getTypeClass() != H5T_INTEGER || ds.getDataType().getSize() > 8 || space.getSimpleExtentNdims() != 1) {
-    throw error(file, name + " is not a list of integers; the file is damaged: rebuild it with load_data");
-  }
-  space.getSimpleExtentDims(&n);
-  if (n != expected) {
-    throw error(file, name + " has " + std::to_string(n) + " entries for " + std::to_string(expected) +
-                          " pages; the file is damaged: rebuild it with load_data");
-  }
-  // Read by RowReader, not H5Dread: the index is chunked and deflated, and HDF5 trusts a damaged
-  // chunk's sizes (row_reader.h).
-  const std::vector<uint8_t> bytes = RowReader(ds, name, file, type).read_all();
-  std::vector<T> out(n);
-  if (n > 0) std::memcpy(out.data(), bytes.data(), n * sizeof(T));
-  return out;
-}
-
-template std::vector<uint8_t> read_index(const H5::H5File&, const std::string&, uint64_t, const H5::PredType&,
-                                         const fs::path&);
-template std::vector<int64_t> read_index(const H5::H5File&, const std::string&, uint64_t, const H5::PredType&,
-                                         const fs::path&);
 
 }  // namespace deepzine::data::checks

@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
-#include <vector>
 
 namespace deepzine::data::checks {
 
@@ -35,11 +34,5 @@ void require_local_sources(const H5::DataSet& ds, const std::string& name, const
 // 3), page_count (= `pages`, the first dimension of every data_<size>). Absent attributes are fine
 // (the original DeepZine's files have none).
 void check_attributes(const H5::H5File& f, const std::filesystem::path& file, int64_t pages);
-
-// A one-dimensional integer dataset of exactly `expected` entries (pages/kind, pages/row), read
-// converted to `type`.
-template <class T>
-std::vector<T> read_index(const H5::H5File& f, const std::string& name, uint64_t expected,
-                          const H5::PredType& type, const std::filesystem::path& file);
 
 }  // namespace deepzine::data::checks

@@ -25,7 +25,10 @@ using deepzine::testing_support::TempDir;
 namespace {
 
 // Each walk appends the walking process's pid to <file>.walks, where the parent reads it.
-void record_walk(const fs::path& file) { std::ofstream(file.string() + ".walks", std::ios::app) << ::getpid() << '\n'; }
+std::string record_walk(const fs::path& file, const std::string& = {}) {
+  std::ofstream(file.string() + ".walks", std::ios::app) << ::getpid() << '\n';
+  return "walked";
+}
 
 std::vector<pid_t> walkers_of(const fs::path& file) {
   std::vector<pid_t> pids;
@@ -35,31 +38,41 @@ std::vector<pid_t> walkers_of(const fs::path& file) {
 }
 
 // Dies as HDF5 does on a damaged file, for files named crash*.
-void crash_on_crash_files(const fs::path& file) {
+std::string crash_on_crash_files(const fs::path& file, const std::string&) {
   if (file.filename().string().rfind("crash", 0) == 0) std::raise(SIGSEGV);
-  record_walk(file);
+  return record_walk(file);
 }
 
 // Dies on any file after its first, as a child whose HDF5 an earlier file left damaged would.
-void crash_after_first_walk(const fs::path& file) {
+std::string crash_after_first_walk(const fs::path& file, const std::string&) {
   static bool walked = false;  // in the child: the parent never walks
   if (walked) std::raise(SIGSEGV);
   walked = true;
-  record_walk(file);
+  return record_walk(file);
 }
 
 // Never returns, as HDF5 on some damaged files.
-void hang(const fs::path&) {
+std::string hang(const fs::path&, const std::string&) {
   for (;;) ::pause();
 }
 
 // Walks (recording it) and never returns on files named endless*.
-void hang_on_endless_files(const fs::path& file) {
+std::string hang_on_endless_files(const fs::path& file, const std::string& question) {
   record_walk(file);
-  if (file.filename().string().rfind("endless", 0) == 0) hang(file);
+  if (file.filename().string().rfind("endless", 0) == 0) hang(file, question);
+  return "walked";
 }
 
-void refuse(const fs::path& file) { throw std::runtime_error("dataset " + file.string() + ": refused by the walk"); }
+std::string refuse(const fs::path& file, const std::string&) {
+  throw std::runtime_error("dataset " + file.string() + ": refused by the walk");
+}
+
+// Answers megabytes: the question repeated, then the walking process's pid.
+std::string answer_at_length(const fs::path&, const std::string& question) {
+  std::string answer;
+  for (int i = 0; i < 300000; ++i) answer += question;
+  return answer + std::to_string(::getpid());
+}
 
 struct ReusedChildren {
   ReusedChildren() { set_probe_children(ProbeChildren::kReused); }
@@ -75,7 +88,7 @@ TEST(Hdf5Probe, OneChildPerFileAndNoneLeftBehind) {
   std::set<pid_t> walkers;
   for (const char* name : {"a.h5", "b.h5", "c.h5"}) {
     const fs::path file = dir.write(name, name);
-    probe_in_child(file, record_walk);
+    probe_in_child(file, "", record_walk);
     ASSERT_EQ(walkers_of(file).size(), 1u) << name;
     walkers.insert(walkers_of(file)[0]);
   }
@@ -91,7 +104,7 @@ TEST(Hdf5Probe, AKeptChildWalksManyFilesUntilTheModeEnds) {
     ReusedChildren reused;
     for (int i = 0; i < 5; ++i) {
       const fs::path file = dir.write("f" + std::to_string(i) + ".h5", "x");
-      probe_in_child(file, record_walk);
+      probe_in_child(file, "", record_walk);
       ASSERT_EQ(walkers_of(file).size(), 1u);
       walkers.insert(walkers_of(file)[0]);
     }
@@ -101,18 +114,22 @@ TEST(Hdf5Probe, AKeptChildWalksManyFilesUntilTheModeEnds) {
   EXPECT_TRUE(no_child_left());  // back to one per file: the kept child was stopped and reaped
 }
 
-TEST(Hdf5Probe, AFileIsProbedOnceUntilItChangesOrIsForgotten) {
+// A page map of a large file takes megabytes: the answer comes whole, from the child, in both modes.
+TEST(Hdf5Probe, TheChildsAnswerComesBackWhole) {
   TempDir dir;
-  const fs::path file = dir.write("once.h5", "x");
-  probe_in_child(file, record_walk);
-  probe_in_child(file, record_walk);
-  EXPECT_EQ(walkers_of(file).size(), 1u);
-  forget_probed_files();
-  probe_in_child(file, record_walk);
-  EXPECT_EQ(walkers_of(file).size(), 2u);
-  std::ofstream(file, std::ios::app) << "more";
-  probe_in_child(file, record_walk);
-  EXPECT_EQ(walkers_of(file).size(), 3u);
+  const fs::path file = dir.write("big.h5", "x");
+  for (ProbeChildren mode : {ProbeChildren::kOnePerFile, ProbeChildren::kReused}) {
+    set_probe_children(mode);
+    for (const std::string question : {"page map 16 ", "page map 1024 "}) {
+      const std::string answer = probe_in_child(file, question, answer_at_length);
+      ASSERT_EQ(answer.size() > 300000 * question.size(), true);
+      EXPECT_EQ(answer.compare(0, question.size(), question), 0);
+      EXPECT_EQ(answer.compare(299999 * question.size(), question.size(), question), 0);
+      EXPECT_NE(answer.substr(300000 * question.size()), std::to_string(::getpid()));  // walked by a child
+    }
+  }
+  set_probe_children(ProbeChildren::kOnePerFile);
+  EXPECT_TRUE(no_child_left());
 }
 
 TEST(Hdf5Probe, AFreshChildsCrashIsTheFilesClearError) {
@@ -120,9 +137,9 @@ TEST(Hdf5Probe, AFreshChildsCrashIsTheFilesClearError) {
     set_probe_children(mode);
     TempDir dir;
     const fs::path good = dir.write("good.h5", "x"), bad = dir.write("crash.h5", "x");
-    probe_in_child(good, crash_on_crash_files);
+    probe_in_child(good, "", crash_on_crash_files);
     try {
-      probe_in_child(bad, crash_on_crash_files);
+      probe_in_child(bad, "", crash_on_crash_files);
       ADD_FAILURE() << "no error for " << bad;
     } catch (const std::runtime_error& e) {
       const std::string what = e.what();
@@ -132,7 +149,7 @@ TEST(Hdf5Probe, AFreshChildsCrashIsTheFilesClearError) {
     }
     // Probing goes on after it (a new child).
     const fs::path after = dir.write("after.h5", "x");
-    EXPECT_NO_THROW(probe_in_child(after, crash_on_crash_files));
+    EXPECT_NO_THROW(probe_in_child(after, "", crash_on_crash_files));
     EXPECT_EQ(walkers_of(after).size(), 1u);
   }
   set_probe_children(ProbeChildren::kOnePerFile);
@@ -145,8 +162,8 @@ TEST(Hdf5Probe, AKeptChildThatDiesIsReplacedWithoutBlamingTheFile) {
   TempDir dir;
   ReusedChildren reused;
   const fs::path first = dir.write("first.h5", "x"), second = dir.write("second.h5", "x");
-  probe_in_child(first, crash_after_first_walk);
-  EXPECT_NO_THROW(probe_in_child(second, crash_after_first_walk));
+  probe_in_child(first, "", crash_after_first_walk);
+  EXPECT_NO_THROW(probe_in_child(second, "", crash_after_first_walk));
   ASSERT_EQ(walkers_of(first).size(), 1u);
   ASSERT_EQ(walkers_of(second).size(), 1u);
   EXPECT_NE(walkers_of(first)[0], walkers_of(second)[0]);
@@ -160,10 +177,9 @@ TEST(Hdf5Probe, AWalkThatNeverEndsIsKilledAndTheFileRefused) {
   set_probe_time_limit(std::chrono::milliseconds(200));
   for (ProbeChildren mode : {ProbeChildren::kOnePerFile, ProbeChildren::kReused}) {
     set_probe_children(mode);
-    forget_probed_files();
     const auto start = std::chrono::steady_clock::now();
     try {
-      probe_in_child(file, hang);
+      probe_in_child(file, "", hang);
       ADD_FAILURE() << "no error";
     } catch (const std::runtime_error& e) {
       EXPECT_EQ(std::string(e.what()), "dataset " + file.string() +
@@ -171,14 +187,14 @@ TEST(Hdf5Probe, AWalkThatNeverEndsIsKilledAndTheFileRefused) {
                                            "damaged or not a page file; rebuild it with load_data (overwrite: True)");
     }
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
-    EXPECT_NO_THROW(probe_in_child(after, record_walk));  // and probing goes on
+    EXPECT_NO_THROW(probe_in_child(after, "", record_walk));  // and probing goes on
   }
   // A kept child that times out is not asked again of a fresh one (a death may be an earlier walk's
   // doing, a hang is this file's): one walk, one time limit. The fuzzer's hangs took two.
   set_probe_children(ProbeChildren::kReused);
   const fs::path warm = dir.write("warm.h5", "x"), endless = dir.write("endless_kept.h5", "x");
-  EXPECT_NO_THROW(probe_in_child(warm, hang_on_endless_files));
-  EXPECT_THROW(probe_in_child(endless, hang_on_endless_files), std::runtime_error);
+  EXPECT_NO_THROW(probe_in_child(warm, "", hang_on_endless_files));
+  EXPECT_THROW(probe_in_child(endless, "", hang_on_endless_files), std::runtime_error);
   EXPECT_EQ(walkers_of(endless).size(), 1u) << "the hanging file was walked again by a fresh child";
   set_probe_children(ProbeChildren::kOnePerFile);
   set_probe_time_limit(kDefaultProbeTimeLimit);
@@ -191,7 +207,7 @@ TEST(Hdf5Probe, TheWalksOwnErrorIsPassedOn) {
   for (ProbeChildren mode : {ProbeChildren::kOnePerFile, ProbeChildren::kReused}) {
     set_probe_children(mode);
     try {
-      probe_in_child(file, refuse);
+      probe_in_child(file, "", refuse);
       ADD_FAILURE() << "no error";
     } catch (const std::runtime_error& e) {
       EXPECT_EQ(std::string(e.what()), "dataset " + file.string() + ": refused by the walk");
@@ -208,7 +224,7 @@ TEST(Hdf5Probe, AKeptChildHoldsNoOtherDescriptorOfItsParent) {
   ASSERT_EQ(::pipe(fds), 0);  // no O_CLOEXEC: inherited by a fork
   ReusedChildren reused;
   const fs::path file = dir.write("f.h5", "x");
-  probe_in_child(file, record_walk);
+  probe_in_child(file, "", record_walk);
   ASSERT_FALSE(no_child_left());  // the child is alive now
   ::close(fds[1]);
   pollfd reader{fds[0], POLLIN, 0};
@@ -218,9 +234,15 @@ TEST(Hdf5Probe, AKeptChildHoldsNoOtherDescriptorOfItsParent) {
   ::close(fds[0]);
 }
 
-TEST(Hdf5Probe, AMissingFileIsLeftToTheCallersOwnOpen) {
+TEST(Hdf5Probe, AMissingFileIsAnErrorNamingIt) {
   TempDir dir;
-  EXPECT_NO_THROW(probe_in_child(dir / "missing.h5", refuse));
+  try {
+    probe_in_child(dir / "missing.h5", "", record_walk);
+    ADD_FAILURE() << "no error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), "dataset " + (dir / "missing.h5").string() + ": cannot be read (No such file or directory)");
+  }
+  EXPECT_FALSE(fs::exists(dir / "missing.h5.walks"));
 }
 
 // Under the fuzz build's sanitizer, the child tells HDF5's memory errors (contained) from this

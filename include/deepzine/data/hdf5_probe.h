@@ -1,20 +1,24 @@
 #pragma once
-// HDF5 (Debian's 1.10) can crash on some damaged files: fuzz_page_file found one whose symbol-table
-// node makes H5Gget_info read address 0. Before this process lets HDF5 walk an untrusted page file,
-// a forked child walks it first; a child that dies means the file is refused with a clear error
-// instead of taking the run down. Each file (path, inode, size, times) is probed once per process, on
-// its first open, before the reader has started its prefetch thread.
+// HDF5 (Debian's 1.10) can crash, loop or read freed memory on damaged files: fuzz_page_file found a
+// symbol-table node that makes H5Gget_info read address 0, and a damaged object header on which
+// H5Aexists reads freed memory only by chance of the heap's history. So this process never lets HDF5
+// read an untrusted page file: a forked child does, and answers what was asked of the file (its page
+// map: page_map.h) as plain bytes. A child that dies or outlives its time means the file is refused
+// with a clear error instead of taking the run down.
 #include <chrono>
 #include <filesystem>
+#include <string>
 
 namespace deepzine::data {
 
-// What a probe child runs on a file: HDF5's walk of it, throwing std::runtime_error naming the file.
-using ProbeWalk = void (*)(const std::filesystem::path& file);
+// What a probe child runs on a file: HDF5's walk of it, answering `question` with bytes (or throwing
+// std::runtime_error naming the file).
+using ProbeWalk = std::string (*)(const std::filesystem::path& file, const std::string& question);
 
-// Runs `walk` on `file` in a forked child; throws std::runtime_error naming the file when the child
-// crashes, and passes on the walk's own error (this process does not walk a file that failed there).
-void probe_in_child(const std::filesystem::path& file, ProbeWalk walk);
+// Runs `walk` on `file` in a forked child and returns its answer; throws std::runtime_error naming the
+// file when the child crashes or times out, and passes on the walk's own error. Where no child can be
+// started (no process or descriptor to spare), runs the walk here.
+std::string probe_in_child(const std::filesystem::path& file, const std::string& question, ProbeWalk walk);
 
 // How many files one probe child walks. The product forks a child per file: a child that outlives its
 // walk would keep the parent's memory shared copy-on-write, so every page a training run writes after
@@ -29,9 +33,5 @@ void set_probe_children(ProbeChildren mode);
 // under a second; the fuzzer sets seconds.
 constexpr std::chrono::milliseconds kDefaultProbeTimeLimit{120000};
 void set_probe_time_limit(std::chrono::milliseconds limit);
-
-// Forgets which files were probed: the fuzzer writes each input to the same path, which may keep its
-// size and time (tmpfs times have the clock tick's resolution), and each input must be probed.
-void forget_probed_files();
 
 }  // namespace deepzine::data
