@@ -29,7 +29,7 @@ else
   fresh_corpus=0
 fi
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_config fuzz_npy fuzz_tf_checkpoint fuzz_page_file fuzz_checkpoint fuzz_pdf)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_config fuzz_npy fuzz_tf_checkpoint fuzz_page_file fuzz_chunk_index fuzz_checkpoint fuzz_pdf)
 fixtures=${DEEPZINE_FIXTURES:-$(pwd)/../shared/fixtures}
 out=build-fuzz
 jobs=${JOBS:-2}
@@ -54,7 +54,7 @@ cmake --build "$out" -j"$jobs" --target "${targets[@]}"
 # ---- seeds: the fixtures and small files made here (never committed copies of the fixtures)
 seeds=$out/seeds
 rm -rf "$seeds"
-mkdir -p "$seeds"/{fuzz_config,fuzz_npy,fuzz_tf_checkpoint,fuzz_page_file,fuzz_checkpoint,fuzz_pdf}
+mkdir -p "$seeds"/{fuzz_config,fuzz_npy,fuzz_tf_checkpoint,fuzz_page_file,fuzz_chunk_index,fuzz_checkpoint,fuzz_pdf}
 cp "$fixtures"/original_config/*.yaml resources/*.yaml config_pretrained.yaml "$seeds/fuzz_config/"
 /usr/bin/python3 - "$seeds" "$fixtures" <<'PY'
 import os, struct, sys
@@ -150,6 +150,8 @@ cp tests/model/data/fuzz_*.pt "$seeds/fuzz_checkpoint/" 2>/dev/null || true
 cp tests/data/data/fuzz_*.h5 "$seeds/fuzz_page_file/" 2>/dev/null || true
 # Not the file HDF5 takes seconds over (10 s an input under the sanitizer, its mutations as slow).
 rm -f "$seeds/fuzz_page_file/fuzz_hdf5_slow_to_read.h5"
+# The chunk-index reader's seeds: every chunked dataset of the page-file seeds that h5py can open.
+/usr/bin/python3 fuzz/chunk_index_seeds.py "$seeds/fuzz_chunk_index" "$seeds"/fuzz_page_file/*.h5 2>/dev/null
 
 # ---- run
 # The targets that parse files write each input to a scratch file: on a tmpfs that is a memory copy,

@@ -12,11 +12,13 @@ std::runtime_error error(const fs::path& file, const std::string& what) {
   return std::runtime_error("dataset " + file.string() + ": " + what);
 }
 
-uint64_t page_bound(const fs::path& file) {
+uint64_t file_bytes(const fs::path& file) {
   std::error_code ec;
   const uintmax_t bytes = fs::file_size(file, ec);
-  return ec ? 0 : static_cast<uint64_t>(bytes / 8);
+  return ec ? 0 : static_cast<uint64_t>(bytes);
 }
+
+uint64_t page_bound(const fs::path& file) { return file_bytes(file) / 8; }
 
 void require_local_object(const H5::H5File& f, const std::string& name, const fs::path& file) {
   std::string path;

@@ -17,6 +17,9 @@ std::runtime_error error(const std::filesystem::path& file, const std::string& w
 // declaring more is damaged or hostile, and is refused before anything is sized by its claim.
 uint64_t page_bound(const std::filesystem::path& file);
 
+// The file's size in bytes (0 if it cannot be known).
+uint64_t file_bytes(const std::filesystem::path& file);
+
 // `name` (and each group on its path) is a hard link inside the file: no soft link (a loop) and no
 // external link (another file).
 void require_local_object(const H5::H5File& f, const std::string& name, const std::filesystem::path& file);

@@ -1,12 +1,16 @@
 #include "page_map_builder.h"
 
+#include <fcntl.h>
 #include <hdf5.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <memory>
 
 #include "deepzine/pages/page_file.h"
+#include "chunk_index.h"
 #include "page_file_checks.h"
 #include "row_reader.h"
 
@@ -82,10 +86,57 @@ void read_pipeline(const H5::DSetCreatPropList& plist, StoreMap& store, const st
   }
 }
 
-// Every chunk of the grid, row-major, located by one index lookup each. Each chunk holds at least one
-// stored byte, so a grid of more chunks than the file has bytes is refused before anything is sized by it.
-void locate_chunks(const H5::DataSet& ds, StoreMap& store, const std::filesystem::path& file) {
-  const uint64_t file_bytes = std::max<uint64_t>(checks::page_bound(file) * 8, 1);
+// Where the dataset's chunk index can be read: its object header, the file's encoding of addresses.
+// False where this HDF5 gives no object address (1.12 and later: HDF5 locates the chunks).
+bool index_source(const H5::DataSet& ds, const StoreMap& store, int fd, const std::filesystem::path& file,
+                  ChunkIndexSource& source) {
+#if H5_VERSION_GE(1, 12, 0)
+  (void)ds, (void)store, (void)fd, (void)file, (void)source;
+  return false;
+#else
+  H5O_info_t info{};
+  const hid_t owner = H5Iget_file_id(ds.getId());
+  const hid_t creation = owner < 0 ? H5I_INVALID_HID : H5Fget_create_plist(owner);
+  size_t address_bytes = 0, length_bytes = 0;
+  const bool sized = creation >= 0 && H5Pget_sizes(creation, &address_bytes, &length_bytes) >= 0;
+  if (creation >= 0) H5Pclose(creation);
+  if (owner >= 0) H5Fclose(owner);
+  if (!sized || H5Oget_info2(ds.getId(), &info, H5O_INFO_BASIC) < 0 || info.addr == HADDR_UNDEF) {
+    throw error(file, store.name + " has no readable object header; the file is damaged: rebuild it with load_data");
+  }
+  source.file_descriptor = fd;
+  source.file_bytes = checks::file_bytes(file);
+  source.base_address = store.base_address;
+  source.header_address = info.addr;
+  source.address_bytes = static_cast<unsigned>(address_bytes);
+  source.length_bytes = static_cast<unsigned>(length_bytes);
+  return true;
+#endif
+}
+
+// Each chunk located by HDF5, one lookup each (a walk of the index from its start, every time).
+void locate_chunks_with_hdf5(const H5::DataSet& ds, StoreMap& store, const std::filesystem::path& file) {
+  uint64_t coordinate[4] = {0, 0, 0, 0};  // in chunks, the last dimension fastest
+  for (ChunkLocation& chunk : store.chunks) {
+    hsize_t offset[4];
+    for (int d = 0; d < 4; ++d) offset[d] = coordinate[d] * store.chunk[d];
+    unsigned mask = 0;
+    haddr_t address = HADDR_UNDEF;
+    hsize_t bytes = 0;
+    if (H5Dget_chunk_info_by_coord(ds.getId(), offset, &mask, &address, &bytes) < 0) {
+      throw error(file, store.name + " cannot locate the chunk holding row " + std::to_string(offset[0]) +
+                            "; the file is damaged: rebuild it with load_data");
+    }
+    chunk = address == HADDR_UNDEF ? ChunkLocation{} : ChunkLocation{address, bytes, mask};
+    for (int d = 3; d >= 0 && ++coordinate[d] == store.grid(d); --d) coordinate[d] = 0;
+  }
+}
+
+// Every chunk of the grid, row-major. Each chunk holds at least one stored byte, so a grid of more
+// chunks than the file has bytes is refused before anything is sized by it; a chunk never written is
+// refused by its row.
+void locate_chunks(const H5::DataSet& ds, StoreMap& store, const std::filesystem::path& file, ChunkLookup lookup) {
+  const uint64_t file_bytes = std::max<uint64_t>(checks::file_bytes(file), 1);
   uint64_t count = 1;
   for (int d = 0; d < 4; ++d) {
     if (__builtin_mul_overflow(count, store.grid(d), &count) || count > file_bytes) {
@@ -93,30 +144,35 @@ void locate_chunks(const H5::DataSet& ds, StoreMap& store, const std::filesystem
                                      "rebuild it with load_data");
     }
   }
-  store.chunks.resize(count);
-  uint64_t coordinate[4] = {0, 0, 0, 0};  // in chunks, the last dimension fastest
-  for (uint64_t i = 0; i < count; ++i) {
-    hsize_t offset[4];
-    for (int d = 0; d < 4; ++d) offset[d] = coordinate[d] * store.chunk[d];
-    unsigned mask = 0;
-    haddr_t address = HADDR_UNDEF;
-    hsize_t bytes = 0;
-    const std::string where = "the chunk holding row " + std::to_string(offset[0]);
-    if (H5Dget_chunk_info_by_coord(ds.getId(), offset, &mask, &address, &bytes) < 0) {
-      throw error(file, store.name + " cannot locate " + where + "; the file is damaged: rebuild it with load_data");
+  store.chunks.assign(count, ChunkLocation{});
+  bool located = false;
+  if (lookup == ChunkLookup::kIndexFirst) {
+    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw error(file, "cannot be opened: " + std::string(std::strerror(errno)));
+    try {
+      ChunkIndexSource source;
+      located = index_source(ds, store, fd, file, source) && read_btree_chunk_index(source, store, file);
+    } catch (...) {
+      ::close(fd);
+      throw;
     }
-    if (address == HADDR_UNDEF || bytes == 0) {
-      throw error(file, store.name + " has no data stored for " + where + " (never written); the file is damaged: rebuild it "
-                                     "with load_data");
+    ::close(fd);
+  }
+  if (!located) locate_chunks_with_hdf5(ds, store, file);
+  for (size_t i = 0; i < store.chunks.size(); ++i) {
+    if (store.chunks[i].bytes == 0) {
+      uint64_t row = i;
+      for (int d = 3; d >= 1; --d) row /= store.grid(d);
+      throw error(file, store.name + " has no data stored for the chunk holding row " + std::to_string(row * store.chunk[0]) +
+                            " (never written); the file is damaged: rebuild it with load_data");
     }
-    store.chunks[i] = {address, bytes, mask};
-    for (int d = 3; d >= 0 && ++coordinate[d] == store.grid(d); --d) coordinate[d] = 0;
   }
 }
 
 }  // namespace
 
-StoreMap describe_store(const H5::DataSet& ds, const std::string& name, const std::filesystem::path& file) {
+StoreMap describe_store(const H5::DataSet& ds, const std::string& name, const std::filesystem::path& file,
+                        ChunkLookup lookup) {
   StoreMap store;
   store.name = name;
   const H5::DataSpace space = ds.getSpace();
@@ -141,10 +197,10 @@ StoreMap describe_store(const H5::DataSet& ds, const std::string& name, const st
     plist.getChunk(store.rank, chunk);
     std::copy(chunk, chunk + 4, store.chunk);
     read_pipeline(plist, store, file);
-    locate_chunks(ds, store, file);
+    locate_chunks(ds, store, file, lookup);
   } else if (layout == H5D_CONTIGUOUS) {
     store.layout = StoreLayout::kContiguous;
-    if (bytes > checks::page_bound(file) * 8) {
+    if (bytes > checks::file_bytes(file)) {
       throw error(file, name + " declares " + std::to_string(bytes) + " bytes, more than the file holds; the file is "
                                 "damaged: rebuild it with load_data");
     }

@@ -17,8 +17,13 @@ namespace deepzine::data {
 // failure becomes one.
 PageMap build_page_map(const std::filesystem::path& file, int resolution);
 
+// How chunks are located: by reading the dataset's chunk index in one pass (chunk_index.h), where it
+// is a version-1 B-tree, else with HDF5 one chunk at a time; or always with HDF5 (the tests' oracle).
+enum class ChunkLookup { kIndexFirst, kHdf5Only };
+
 // Where the rows of one rank 1-4 dataset lie: type, layout, filters and each chunk's place, checked to
 // be something RowReader reads (a refusal names the file, `name` and what to do).
-StoreMap describe_store(const H5::DataSet& ds, const std::string& name, const std::filesystem::path& file);
+StoreMap describe_store(const H5::DataSet& ds, const std::string& name, const std::filesystem::path& file,
+                        ChunkLookup lookup = ChunkLookup::kIndexFirst);
 
 }  // namespace deepzine::data
