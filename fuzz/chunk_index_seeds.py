@@ -15,7 +15,7 @@ def seeds(path):
         found = []
         f.visititems(lambda name, obj: found.append(obj) if isinstance(obj, h5py.Dataset) else None)
         for ds in found:
-            if ds.chunks is None or not 1 <= ds.ndim <= 4 or max(ds.shape) > 65535:
+            if ds.chunks is None or not 1 <= ds.ndim <= 4 or max(ds.shape) > 65535 or max(ds.chunks) > 65536:
                 continue
             dims = list(ds.shape) + [1] * (4 - ds.ndim)
             chunk = list(ds.chunks) + [1] * (4 - ds.ndim)
@@ -34,7 +34,7 @@ def main():
             for name, prefix in seeds(path):
                 with open(os.path.join(out, os.path.basename(path) + "." + name), "wb") as seed:
                     seed.write(prefix + data)
-        except (OSError, ValueError, KeyError) as e:  # damaged seeds of other targets: not seeds here
+        except (OSError, ValueError, KeyError, RuntimeError) as e:  # damaged seeds of other targets: not seeds here
             print("chunk_index_seeds: skipped %s (%s)" % (path, e), file=sys.stderr)
 
 
