@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <stdexcept>
+#include <vector>
 
 #include "deepzine/data/hdf5_probe.h"
 #include "deepzine/data/page_dataset.h"
@@ -30,8 +31,9 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto file = deepzine::fuzz::scratch_file("pages.h5", data, size);
   try {
-    for (int resolution : deepzine::data::available_resolutions(file)) {
-      deepzine::data::page_colours(file);
+    const std::vector<int> resolutions = deepzine::data::available_resolutions(file);
+    if (!resolutions.empty()) deepzine::data::page_colours(file);
+    for (int resolution : resolutions) {
       deepzine::data::PageDatasetOptions options;
       options.file = file;
       options.resolution = resolution;
