@@ -7,19 +7,19 @@
 #include <stdexcept>
 #include <vector>
 
-#include "deepzine/data/hdf5_probe.h"
+#include "deepzine/probe/hdf5_probe.h"
 #include "deepzine/data/page_dataset.h"
 #include "fuzz_common.h"
 
 // The product's HDF5 probe walks every input in a child first; one kept child instead of a fork per
 // input (a fork copies the page tables of all this process's memory).
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  deepzine::data::set_probe_children(deepzine::data::ProbeChildren::kReused);
+  deepzine::probe::set_probe_children(deepzine::probe::ProbeChildren::kReused);
   // A walk that HDF5 never finishes is refused after 100 ms (the product waits 120 s). The seeds walk
   // in 1-4 ms here, sanitizer included. Damaged global heaps of the format-2 seed's mutants keep HDF5
   // looping until the limit: at 5 s (twice, as a kept child's timeout was retried) they held the run
   // to 18 exec/s; the seeds' -runs=3000 -seed=1: 60 exec/s at 1 s, 125 at 250 ms, 250-272 at 100 ms.
-  deepzine::data::set_probe_time_limit(std::chrono::milliseconds(100));
+  deepzine::probe::set_probe_time_limit(std::chrono::milliseconds(100));
   // Every file HDF5 opens gets a metadata cache of ~600 KB, zero-filled. HDF5 keeps freed blocks for
   // reuse only up to 64 KB a kind, so each open took fresh pages from the sanitizer's allocator (which
   // maps and unmaps every large block): a third of the time in page faults. Keep up to 4 MB a kind

@@ -172,7 +172,7 @@ for t in "${targets[@]}"; do
   # (every poppler allocation through the sanitizer's allocator) held it to 76 executions/s.
   max_len=65536 malloc_limit=3072
   # HDF5 allocates what a damaged file declares (up to 4 GiB) before checking it; the product walks
-  # page files first in a child whose address space is bounded (src/data/hdf5_probe.cpp), where such an
+  # page files first in a child whose address space is bounded (src/probe/hdf5_probe.cpp), where such an
   # allocation fails as it would in production. libFuzzer's malloc hook would flag it before the bound
   # can refuse it: let single allocations through (RSS stays bounded by -rss_limit_mb).
   [ "$t" = fuzz_page_file ] && malloc_limit=8192
@@ -184,7 +184,7 @@ for t in "${targets[@]}"; do
   asan=detect_leaks=0:allocator_may_return_null=1
   [ "$t" = fuzz_page_file ] && asan=$asan:quarantine_size_mb=4
   # HDF5 reads freed memory on some damaged files: the sanitizer reports it in the probe's child
-  # (contained, src/data/probe_sanitizer.cpp), a few times a second, and symbolizing each report took
+  # (contained, src/probe/probe_sanitizer.cpp), a few times a second, and symbolizing each report took
   # 95 of its 175 ms. Unsymbolized here; a finding's input (crashes/) reruns symbolized:
   # build-fuzz/fuzz/fuzz_page_file FILE.
   [ "$t" = fuzz_page_file ] && asan=$asan:symbolize=0

@@ -2,7 +2,7 @@
 
 #include "deepzine/pages/page_file.h"
 #include "deepzine/util/regular_file.h"
-#include "deepzine/data/hdf5_probe.h"
+#include "deepzine/probe/hdf5_probe.h"
 #include "inflater.h"
 #include "page_map.h"
 #include "page_map_builder.h"
@@ -63,7 +63,7 @@ std::string walk_page_file(const std::filesystem::path& file, const std::string&
 PageMap read_page_map(const std::filesystem::path& file, int resolution) {
   // HDF5 opens the file itself: a FIFO would block it forever, a device feed it without end.
   util::require_regular_file(file, "data_hdf5");  // its message names the key and the file
-  return deserialize_page_map(probe_in_child(file, std::to_string(resolution), walk_page_file), file);
+  return deserialize_page_map(probe::probe_in_child(file, std::to_string(resolution), walk_page_file), file);
 }
 
 }  // namespace

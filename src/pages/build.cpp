@@ -240,6 +240,19 @@ Parts resume_parts(const BuildOptions& o, const Plan& plan, BuildSummary& summar
   const fs::path parts_dir = parts_dir_of(o);
   const std::string fingerprint = build_fingerprint(o, plan.pdfs, plan.page_counts);
   Parts parts = committed_parts(parts_dir, fingerprint);
+  // A segment is read here only after HDF5 read it whole in a child: one damaged since it was committed
+  // (a disk error, another program) is dropped with the segments after it, whose tasks render again.
+  for (size_t i = 0; i < parts.size(); ++i) {
+    try {
+      verify_page_file(parts[i].second);
+    } catch (const std::exception& e) {
+      spdlog::warn("discarding {} committed segment(s) of an interrupted build from {}: {}", parts.size() - i,
+                   parts[i].second.string(), e.what());
+      for (size_t j = i; j < parts.size(); ++j) fs::remove(parts[j].second);
+      parts.resize(i);
+      break;
+    }
+  }
   fs::create_directories(parts_dir);
   util::write_file_atomic(parts_dir / "build.txt", fingerprint);
   first_task = parts.empty() ? 0 : parts.back().first;

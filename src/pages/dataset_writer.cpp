@@ -1,6 +1,7 @@
 #include "deepzine/pages/dataset_writer.h"
 
 #include "deepzine/pages/page_chunks.h"
+#include "deepzine/probe/hdf5_probe.h"
 
 #include <H5Cpp.h>
 
@@ -296,7 +297,11 @@ std::string read_note(const std::filesystem::path& file, const std::string& name
   return value;
 }
 
-void verify_page_file(const std::filesystem::path& file, int64_t expected_pages) try {
+namespace {
+
+// verify_page_file's HDF5 walk, in the probe's child.
+void verify_here(const std::filesystem::path& file, int64_t expected_pages) try {
+  H5::Exception::dontPrint();
   H5::H5File f(file.string(), H5F_ACC_RDONLY);
   int64_t pages = -1;
   f.openGroup("/").openAttribute("page_count").read(H5::PredType::NATIVE_INT64, &pages);
@@ -330,6 +335,17 @@ void verify_page_file(const std::filesystem::path& file, int64_t expected_pages)
 } catch (const std::runtime_error& e) {
   if (std::string(e.what()).rfind("page file ", 0) == 0) throw;
   throw std::runtime_error("page file " + file.string() + " does not verify: " + e.what());
+}
+
+std::string verify_walk(const std::filesystem::path& file, const std::string& expected_pages) {
+  verify_here(file, std::stoll(expected_pages));
+  return {};
+}
+
+}  // namespace
+
+void verify_page_file(const std::filesystem::path& file, int64_t expected_pages) {
+  probe::probe_in_child(file, std::to_string(expected_pages), verify_walk);
 }
 
 int64_t read_page_count(const std::filesystem::path& file) {

@@ -181,6 +181,29 @@ TEST_F(Cli, AFullDiskDuringLoadDataLeavesNoPageFileAndARerunCompletes) {
   EXPECT_NE(reuse.output.find("overwrite: True"), std::string::npos) << reuse.output;
 }
 
+// An existing data_hdf5 that makes HDF5 crash (fuzz_page_file's symbol-table node; a damaged virtual
+// dataset that aborts in a fortified memcpy) with overwrite: False: load_data checks it in a forked
+// child and refuses it by name (exit 3), where the check in process used to end the run by the signal.
+TEST_F(Cli, AnExistingPageFileThatCrashesHdf5IsRefusedNotTheEndOfTheRun) {
+  // The first fails an HDF5 call before the walk reaches the node HDF5 crashes on; the second crashes.
+  const std::pair<std::string, std::string> cases[] = {
+      {"fuzz_symbol_table_crash.h5", "does not verify (H5Aopen failed)"},
+      {"fuzz_vds_fortify_abort.h5", "makes the HDF5 library crash when read (signal 6"}};
+  for (const auto& [name, reason] : cases) {
+    const fs::path pages = dir_ / "out" / name;
+    fs::create_directories(pages.parent_path());
+    fs::copy_file(fs::path(DEEPZINE_HOSTILE_H5_DIR) / name, pages, fs::copy_options::overwrite_existing);
+    fs::path cfg = write("c.yaml", "load_data: True\ndownload_pdf: False\npdf_directory: " + (dir_ / "pdfs").string() +
+                                       "\ndata_hdf5: " + pages.string() + "\ndata_output_size: 8\n");
+    Result r = run("'" + cfg.string() + "'");
+    EXPECT_EQ(r.status, 3) << name << ": " << r.output;  // -1 would be the run killed by the signal
+    EXPECT_NE(r.output.find("data_hdf5 " + pages.string() + " exists but is not a usable page file"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find(reason), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("set overwrite: True to rebuild it"), std::string::npos) << r.output;
+  }
+}
+
 // poppler crashing on one page and hanging on another (an LD_PRELOAD shim, tests/pages/
 // poppler_fault_shim.cpp): each is named and skipped, every other page of the same PDFs is rendered,
 // and the hang costs page_timeout, not the run.

@@ -15,7 +15,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "deepzine/data/hdf5_probe.h"
+#include "deepzine/probe/hdf5_probe.h"
 #include "deepzine/data/page_dataset.h"
 #include "deepzine/pages/dataset_writer.h"
 #include "support/core_dumps.h"
@@ -268,7 +268,7 @@ TEST(HostilePageFile, FuzzFoundFloatsOfOtherSizesAreRefused) {
 // Found by fuzz/fuzz_page_file (CI's runs:2000, session 7): a damaged symbol-table node makes
 // Debian's HDF5 1.10 read address 0 inside H5Gget_info. Session 13, from the format-2 seed: a damaged
 // virtual dataset makes HDF5 overrun a fortified memcpy, and glibc aborts ("*** buffer overflow
-// detected ***"). Each file is walked in a forked child first (src/data/hdf5_probe.cpp): the crash
+// detected ***"). Each file is read by HDF5 only in a forked child (src/probe/hdf5_probe.cpp): the crash
 // there becomes a clear error naming the file, and this process goes on.
 TEST(HostilePageFile, FuzzFoundFileThatCrashesHdf5IsAClearError) {
   const std::pair<std::string, std::string> cases[] = {{"fuzz_symbol_table_crash.h5", "signal 11"},
@@ -330,7 +330,7 @@ TEST(HostilePageFile, TheReadingProcessOpensNoPageFileWithHdf5) {
 // name; a machine fast enough to finish sooner gets HDF5's own error.
 TEST(HostilePageFile, FuzzFoundFileThatHdf5IsSlowToReadIsRefusedInBoundedTime) {
   const fs::path file = fs::path(DEEPZINE_TEST_DATA_DIR) / "fuzz_hdf5_slow_to_read.h5";
-  data::set_probe_time_limit(std::chrono::milliseconds(100));
+  probe::set_probe_time_limit(std::chrono::milliseconds(100));
   const auto start = std::chrono::steady_clock::now();
   try {
     data::available_resolutions(file);
@@ -343,7 +343,7 @@ TEST(HostilePageFile, FuzzFoundFileThatHdf5IsSlowToReadIsRefusedInBoundedTime) {
         << what;
   }
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
-  data::set_probe_time_limit(data::kDefaultProbeTimeLimit);
+  probe::set_probe_time_limit(probe::kDefaultProbeTimeLimit);
 }
 
 // The probe's contained crash leaves no core file in the working directory, even for a user whose

@@ -32,7 +32,9 @@ std::string read_note(const std::filesystem::path& file, const std::string& name
 int64_t read_page_count(const std::filesystem::path& file);
 // Reopens a finished page file and checks it before it counts: its page_count (= expected_pages
 // unless that is -1), every level's page count, and the last page of every level readable. Throws
-// std::runtime_error "page file FILE does not verify ..." otherwise.
+// std::runtime_error "page file FILE does not verify ..." otherwise. HDF5 reads it in a forked child
+// (deepzine/probe/hdf5_probe.h): a damaged or hostile file it crashes or loops on is refused by name
+// ("dataset FILE: makes the HDF5 library crash ..."), not the end of the run.
 void verify_page_file(const std::filesystem::path& file, int64_t expected_pages = -1);
 
 class DatasetWriter {

@@ -1,4 +1,4 @@
-#include "deepzine/data/hdf5_probe.h"
+#include "deepzine/probe/hdf5_probe.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -24,7 +24,7 @@
 #include "deepzine/util/child_process.h"
 #include "probe_sanitizer.h"
 
-namespace deepzine::data {
+namespace deepzine::probe {
 namespace {
 
 // The child's replies: one packet, a code byte and for kWalkThrew the walk's error; for kWalked the
@@ -60,7 +60,7 @@ uint64_t address_space_bytes() {
 // never more than the file holds: the child may grow by 1 GiB plus the file's size, no more (set again
 // for each file a kept child walks). A refused allocation is an HDF5 error, reported like any other.
 void bound_child_memory(uint64_t file_size) {
-  probe_sanitizer::bound_child_heap(file_size);
+  sanitizer::bound_child_heap(file_size);
   const uint64_t now = address_space_bytes();
   if (now == 0) return;
   rlimit limit{};
@@ -76,7 +76,7 @@ void bound_child_memory(uint64_t file_size) {
 // the write end of someone's pipe would keep them from ever seeing its end).
 void prepare_child(int socket_fd) {
   util::disable_core_dumps();
-  probe_sanitizer::prepare_child();
+  sanitizer::prepare_child();
   if (socket_fd > 3) close_range(3, static_cast<unsigned>(socket_fd) - 1, 0);
   close_range(static_cast<unsigned>(socket_fd) + 1, ~0U, 0);
 }
@@ -258,7 +258,7 @@ std::string seconds(std::chrono::milliseconds duration) {
                              seconds(time_limit) + " s: the file is damaged "
                              "or not a page file; rebuild it with load_data (overwrite: True)");
   }
-  std::string how = probe_sanitizer::judge_child_death(status, file);
+  std::string how = sanitizer::judge_child_death(status, file);
   if (how.empty()) how = describe(status);
   throw std::runtime_error("dataset " + file.string() + ": makes the HDF5 library crash when read (" + how +
                            "): the file is damaged or not a page file; rebuild it with load_data (overwrite: True)");
@@ -347,4 +347,4 @@ std::string probe_in_child(const std::filesystem::path& file, const std::string&
                            "(overwrite: True)");
 }
 
-}  // namespace deepzine::data
+}  // namespace deepzine::probe

@@ -24,7 +24,7 @@
 #include <sanitizer/common_interface_defs.h>
 #endif
 
-namespace deepzine::data::probe_sanitizer {
+namespace deepzine::probe::sanitizer {
 namespace {
 
 constexpr int kOwnCodeError = 97;    // a sanitizer report against this project's code (or unknown)
@@ -103,4 +103,4 @@ bool report_is_against_hdf5(const char* report) {
   return top.find("libhdf5") != std::string::npos || below.find("libhdf5") != std::string::npos;
 }
 
-}  // namespace deepzine::data::probe_sanitizer
+}  // namespace deepzine::probe::sanitizer

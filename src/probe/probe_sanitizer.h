@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <string>
 
-namespace deepzine::data::probe_sanitizer {
+namespace deepzine::probe::sanitizer {
 
 // In the child, first: sanitizer reports end the child with a status saying whose code erred.
 // Without a sanitizer: nothing.
@@ -31,4 +31,4 @@ std::string judge_child_death(int status, const std::filesystem::path& file);
 // and not a function of this project. Symbolized or not.
 bool report_is_against_hdf5(const char* report);
 
-}  // namespace deepzine::data::probe_sanitizer
+}  // namespace deepzine::probe::sanitizer

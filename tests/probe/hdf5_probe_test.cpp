@@ -1,4 +1,4 @@
-// The HDF5 probe's children (src/data/hdf5_probe.cpp), driven with walks of the test's own instead of
+// The HDF5 probe's children (src/probe/hdf5_probe.cpp), driven with walks of the test's own instead of
 // HDF5's: which child walked what, what a crash blames, what a kept child holds.
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -14,12 +14,12 @@
 #include <string>
 #include <vector>
 
-#include "deepzine/data/hdf5_probe.h"
+#include "deepzine/probe/hdf5_probe.h"
 #include "probe_sanitizer.h"
 #include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
-using namespace deepzine::data;
+using namespace deepzine::probe;
 using deepzine::testing_support::TempDir;
 
 namespace {
@@ -270,10 +270,10 @@ TEST(Hdf5Probe, SanitizerReportsAreToldApartByWhoseCodeErred) {
   const char* ours_called_with_hdf5_below =
       "    #0 0x55f801ebbe6a in deepzine::data::checks::read_int_attribute() /work/main/src/data/page_file_checks.cpp:100\n"
       "    #1 0x7ff70abb4ca4  (/lib/x86_64-linux-gnu/libhdf5_serial.so.103+0x1b4ca4)\n";
-  EXPECT_TRUE(probe_sanitizer::report_is_against_hdf5(hdf5_unsymbolized));
-  EXPECT_TRUE(probe_sanitizer::report_is_against_hdf5(hdf5_symbolized));
-  EXPECT_FALSE(probe_sanitizer::report_is_against_hdf5(ours_symbolized));
-  EXPECT_FALSE(probe_sanitizer::report_is_against_hdf5(ours_unsymbolized));
-  EXPECT_FALSE(probe_sanitizer::report_is_against_hdf5(ours_called_with_hdf5_below));
-  EXPECT_FALSE(probe_sanitizer::report_is_against_hdf5("no stack at all"));
+  EXPECT_TRUE(sanitizer::report_is_against_hdf5(hdf5_unsymbolized));
+  EXPECT_TRUE(sanitizer::report_is_against_hdf5(hdf5_symbolized));
+  EXPECT_FALSE(sanitizer::report_is_against_hdf5(ours_symbolized));
+  EXPECT_FALSE(sanitizer::report_is_against_hdf5(ours_unsymbolized));
+  EXPECT_FALSE(sanitizer::report_is_against_hdf5(ours_called_with_hdf5_below));
+  EXPECT_FALSE(sanitizer::report_is_against_hdf5("no stack at all"));
 }

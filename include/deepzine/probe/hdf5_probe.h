@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <string>
 
-namespace deepzine::data {
+namespace deepzine::probe {
 
 // What a probe child runs on a file: HDF5's walk of it, answering `question` with bytes (or throwing
 // std::runtime_error naming the file).
@@ -34,4 +34,4 @@ void set_probe_children(ProbeChildren mode);
 constexpr std::chrono::milliseconds kDefaultProbeTimeLimit{120000};
 void set_probe_time_limit(std::chrono::milliseconds limit);
 
-}  // namespace deepzine::data
+}  // namespace deepzine::probe
