@@ -136,25 +136,15 @@ std::vector<uint8_t> IndexReader::layout_message() {
   return layout_;
 }
 
-// The B-tree's address from a chunked layout message of version 1 to 3 (0: version 4, another index),
-// its chunk dimensions checked against what HDF5 reported.
+// The B-tree's address from a chunked layout message of version 3 (HDF5 1.6.3 and later; 0 for the
+// others: version 4 indexes chunks otherwise, and HDF5 locates those of versions 1 and 2), its chunk
+// dimensions checked against what HDF5 reported.
 uint64_t IndexReader::btree_address(const std::vector<uint8_t>& layout) const {
-  if (layout.size() < 2) fail("has a short layout message");
-  const unsigned version = layout[0];
-  if (version == 4) return 0;
-  size_t at = 0;
-  unsigned dimensions = 0;
-  if (version == 3) {
-    if (layout.size() < 3 || layout[1] != 2) fail("has a layout message that is not chunked");
-    dimensions = layout[2];
-    at = 3;
-  } else if (version == 1 || version == 2) {
-    if (layout.size() < 8 || layout[2] != 2) fail("has a layout message that is not chunked");
-    dimensions = layout[1];
-    at = 8;
-  } else {
-    fail("has a layout message of unknown version");
-  }
+  if (layout.size() < 3) fail("has a short layout message");
+  if (layout[0] != 3) return 0;
+  if (layout[1] != 2) fail("has a layout message that is not chunked");
+  const unsigned dimensions = layout[2];
+  size_t at = 3;
   const int rank = store_.rank;
   if (dimensions != unsigned(rank) + 1) fail("has a layout message of another rank");
   if (layout.size() < at + source_.address_bytes + 4 * size_t(dimensions)) fail("has a short layout message");
@@ -213,7 +203,7 @@ void IndexReader::walk(uint64_t root) {
 
 bool IndexReader::run() {
   const uint64_t root = btree_address(layout_message());
-  if (root == 0) return false;  // version 4: HDF5 locates its chunks
+  if (root == 0) return false;  // not version 3: HDF5 locates its chunks
   filled_.assign(store_.chunks.size(), false);
   if (!undefined(root)) walk(root);  // an undefined root: no chunk written
   return true;

@@ -27,7 +27,8 @@ struct ChunkIndexSource {
 
 // Fills store.chunks (the grid, row-major; store.dims, chunk and rank set) from the B-tree; a chunk
 // the index does not list is left with address 0 and 0 bytes (never written). Returns false, touching
-// nothing, when the dataset's chunks are indexed otherwise (layout message version 4). Throws
+// nothing, when the dataset's layout message is not of version 3 (version 4 indexes chunks with
+// fixed or extensible arrays or version-2 B-trees; versions 1 and 2 are HDF5 1.6's). Throws
 // std::runtime_error naming `file` and the store when the header or the index is damaged: a node
 // outside the file or of the wrong kind or level, a cycle, a chunk outside the grid, or two entries
 // for one chunk.
