@@ -8,8 +8,9 @@
 #   runs:N:  each target runs N inputs from a fixed seed (-seed=1) on fresh corpora: the same inputs
 #            every time, so CI's result is repeatable (`.ci/run` uses runs:2000).
 #   total:N: the long runs: N executions per target in all, on its kept corpus, in libFuzzer processes
-#            of at most 1M executions each (some targets slow down within a process as ASan's
-#            allocation-stack depot grows), FUZZ_PROCS of them at a time (default 1), each its own seed.
+#            of at most FUZZ_ROUND executions each (default 1M, fuzz_pdf 100k: some targets slow down
+#            within a process as ASan's allocation-stack depot grows), FUZZ_PROCS of them at a time
+#            (default 1), each its own seed.
 #            Resumable: the count is kept in build-fuzz/progress/<target>; the same command goes on
 #            from there after a stop or a kill (the rate printed is this run's).
 set -euo pipefail
@@ -188,6 +189,16 @@ for t in "${targets[@]}"; do
   # 95 of its 175 ms. Unsymbolized here; a finding's input (crashes/) reruns symbolized:
   # build-fuzz/fuzz/fuzz_page_file FILE.
   [ "$t" = fuzz_page_file ] && asan=$asan:symbolize=0
+  # fuzz_pdf makes many allocations (poppler's objects), each recorded with its stack: within one
+  # process its rate fell from ~280 to ~100 exec/s by 260k executions (RSS 1 GB; `perf`: 30% in ASan's
+  # allocator, 9% in its stack depot). Two-frame allocation stacks and a 16 MB quarantine keep a fresh
+  # process at 288 exec/s and 220 MB after 2 minutes (254 exec/s and 990 MB with the defaults); rounds
+  # of 100k executions restart it before it slows (a finding's input reruns with full stacks).
+  round_size=${FUZZ_ROUND:-1000000}
+  if [ "$t" = fuzz_pdf ]; then
+    asan=$asan:malloc_context_size=2:quarantine_size_mb=16
+    round_size=${FUZZ_ROUND:-100000}
+  fi
   log=$out/$t.log
   fuzz_once() {  # extra libFuzzer flags...; output to $log
     ASAN_OPTIONS=$asan UBSAN_OPTIONS=print_stacktrace=1 \
@@ -216,7 +227,7 @@ for t in "${targets[@]}"; do
     trap 'stop=1; kill -INT "${pids[@]}" 2>/dev/null || true' INT TERM
     while [ "$done_execs" -lt "$total" ] && [ "$stop" -eq 0 ]; do
       per=$(( (total - done_execs + procs - 1) / procs ))
-      [ "$per" -le 1000000 ] || per=1000000
+      [ "$per" -le "$round_size" ] || per=$round_size
       logs=() pids=()
       for p in $(seq "$procs"); do
         round=$((round + 1))
