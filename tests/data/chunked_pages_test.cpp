@@ -233,6 +233,63 @@ TEST(ChunkedPages, FormatTwoStoresOfOtherLayoutsAreReadThroughTheIndex) {
   expect_stored_pixels(file, 3, "format 2, rgb store in two-page chunks, int32 BE row index");
 }
 
+// Compact data (stored in the object header, up to 64 KB) comes in the page map and contiguous data
+// is read at its address: a compact float32 big-endian data_8; a format-2 file whose colour store is
+// contiguous and whose index is compact, pages/kind as uint16 big-endian and pages/row as
+// uint32 (converted, saturating, as HDF5 converts).
+TEST(ChunkedPages, CompactAndContiguousStoresAndIndexesRead) {
+  TempDir dir;
+  {
+    const fs::path file = dir / "compact.h5";
+    H5::H5File f(file.string(), H5F_ACC_TRUNC);
+    const hsize_t dims[4] = {kPages, kSize, kSize, 3};
+    H5::DSetCreatPropList props;
+    props.setLayout(H5D_COMPACT);
+    std::vector<float> px(static_cast<size_t>(kPages * kSize * kSize * 3));
+    for (int i = 0; i < kPages; ++i)
+      for (int y = 0; y < kSize; ++y)
+        for (int x = 0; x < kSize; ++x)
+          for (int ch = 0; ch < 3; ++ch) px[((i * kSize + y) * kSize + x) * 3 + ch] = value(i, y, x, ch) / 127.5f - 1.0f;
+    f.createDataSet("data_8", H5::PredType::IEEE_F32BE, H5::DataSpace(4, dims), props).write(px.data(), H5::PredType::NATIVE_FLOAT);
+  }
+  expect_stored_pixels(dir / "compact.h5", 3, "compact float32 big-endian");
+  const fs::path file = dir / "format2.h5";
+  write_format2(file);
+  {
+    H5::H5File f(file.string(), H5F_ACC_RDWR);
+    const std::string store = "pages/rgb_" + std::to_string(kSize);
+    H5::DataSet old = f.openDataSet(store);
+    H5::DataSpace space = old.getSpace();
+    std::vector<uint8_t> px(static_cast<size_t>(space.getSimpleExtentNpoints()));
+    old.read(px.data(), H5::PredType::NATIVE_UINT8);
+    f.unlink(store);
+    hsize_t dims[4];
+    space.getSimpleExtentDims(dims);  // fixed: the writer's stores may grow, a contiguous one may not
+    f.createDataSet(store, H5::PredType::NATIVE_UINT8, H5::DataSpace(4, dims)).write(px.data(), H5::PredType::NATIVE_UINT8);
+    for (const auto& [name, type] : {std::make_pair(std::string("pages/kind"), H5::PredType::STD_U16BE),
+                                     std::make_pair(std::string("pages/row"), H5::PredType::STD_U32LE)}) {
+      H5::DataSet index = f.openDataSet(name);
+      std::vector<int64_t> values(kPages);
+      index.read(values.data(), H5::PredType::NATIVE_INT64);
+      f.unlink(name);
+      H5::DSetCreatPropList compact;
+      compact.setLayout(H5D_COMPACT);
+      const hsize_t entries = kPages;
+      f.createDataSet(name, type, H5::DataSpace(1, &entries), compact).write(values.data(), H5::PredType::NATIVE_INT64);
+    }
+  }
+  expect_stored_pixels(file, 3, "format 2, contiguous rgb store, compact uint16 BE / uint32 index");
+  {  // a kind of 259 saturates to 255 (as HDF5's conversion would) and is refused as no kind
+    H5::H5File f(file.string(), H5F_ACC_RDWR);
+    H5::DataSet kind = f.openDataSet("pages/kind");
+    std::vector<uint16_t> kinds(kPages);
+    kind.read(kinds.data(), H5::PredType::NATIVE_UINT16);
+    kinds[4] = 259;
+    kind.write(kinds.data(), H5::PredType::NATIVE_UINT16);
+  }
+  expect_refused(file, {"pages/kind of page 4 is 255 (expected 1 or 3)"});
+}
+
 // Found by fuzz/fuzz_page_file (session 12's long run): data_8 is chunked (1, 8, 8, 1) without filters,
 // but its index gives the chunks 75 bytes for 64, one at an address far past the end of the 11 KB
 // file. HDF5's H5Dread copied past its buffer (heap-buffer-overflow in H5VM_memcpyvv). Refused.
