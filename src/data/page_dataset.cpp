@@ -1,6 +1,5 @@
 #include "deepzine/data/page_dataset.h"
 
-#include "deepzine/pages/page_file.h"
 #include "deepzine/util/regular_file.h"
 #include "deepzine/probe/hdf5_probe.h"
 #include "inflater.h"
