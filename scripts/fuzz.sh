@@ -154,7 +154,7 @@ rm -f "$seeds/fuzz_page_file/fuzz_hdf5_slow_to_read.h5"
 # The chunk-index reader's seeds: every chunked dataset of the page-file seeds that h5py can open, one
 # file a process (HDF5 aborts on some of the damaged ones).
 for f in "$seeds"/fuzz_page_file/*.h5; do
-  (/usr/bin/python3 fuzz/chunk_index_seeds.py "$seeds/fuzz_chunk_index" "$f") 2>/dev/null || true
+  (/usr/bin/python3 fuzz/chunk_index_seeds.py "$seeds/fuzz_chunk_index" "$f" || true) 2>/dev/null
 done
 
 # ---- run
