@@ -149,6 +149,7 @@ rm -f "$seeds"/scan-*
 # Inputs that crashed a target once (each also a test) stay in its seeds.
 cp tests/model/data/fuzz_*.pt "$seeds/fuzz_checkpoint/" 2>/dev/null || true
 cp tests/data/data/fuzz_*.h5 "$seeds/fuzz_page_file/" 2>/dev/null || true
+cp tests/pages/data/fuzz_*.pdf "$seeds/fuzz_pdf/" 2>/dev/null || true
 # Not the file HDF5 takes seconds over (10 s an input under the sanitizer, its mutations as slow).
 rm -f "$seeds/fuzz_page_file/fuzz_hdf5_slow_to_read.h5"
 # The chunk-index reader's seeds: every chunked dataset of the page-file seeds that h5py can open, one

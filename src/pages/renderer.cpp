@@ -1,7 +1,8 @@
 #include "deepzine/pages/renderer.h"
 
-#include "libjpeg_messages.h"
+#include "libjpeg_hooks.h"
 #include "object_numbers.h"
+#include "page_device.h"
 
 // poppler's core API (libpoppler-private-dev), not poppler-cpp: poppler-cpp builds a new
 // SplashOutputDev, and with it a new font engine and glyph cache, for every page it renders, which
@@ -13,10 +14,8 @@
 #include <poppler/XRef.h>
 #include <poppler/SplashOutputDev.h>
 #include <poppler/splash/SplashBitmap.h>
-#include <poppler/splash/SplashFont.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -53,80 +52,6 @@ void quiet_poppler_errors() {
   });
 }
 
-namespace {
-
-// Splash sizes each font's glyph cache by the font's bounding box: 8 ways and 1 to 32 sets, so a
-// 10 pt font rendered at 1024 gets 8 to 16 slots for its ~60 glyphs times up to 16 sub-pixel
-// positions, and FreeType re-rasterises nearly every glyph it draws (21% of load_data's CPU at
-// 1024). This widens each font's cache to ~1 MB (a power of two of sets, as Splash indexes them)
-// the first time the font draws. A hit returns the very bitmap a miss would rasterise, so the pixels
-// do not change (tests/pages: Renderer.WidenedGlyphCachesGiveTheStockPixelsAt1024 compares with
-// poppler-cpp's stock caches at 1024); measured in docs/BENCHMARKS.md (issue 18).
-// SplashFontCacheTag is private to SplashFont.cc; its layout, unchanged since xpdf 3, is repeated here.
-struct GlyphCacheTag {
-  int c;
-  short x_frac, y_frac;
-  int mru;  // valid bit (0x80000000) and MRU rank within the set
-  int x, y, w, h;
-};
-
-constexpr long kGlyphCacheBytesPerFont = 1 << 20;
-constexpr int kMaxGlyphCacheSets = 1024;
-std::atomic<int64_t> widened_count{0};
-
-// Reaches SplashFont's protected cache through pointers to members (legal for a derived class),
-// never instantiated.
-struct GlyphCacheWidener : SplashFont {
-  static void widen(SplashFont& font) {
-    int& sets = font.*(&GlyphCacheWidener::cacheSets);
-    const int ways = font.*(&GlyphCacheWidener::cacheAssoc);
-    const int glyph_bytes = font.*(&GlyphCacheWidener::glyphSize);
-    unsigned char*& cache = font.*(&GlyphCacheWidener::cache);
-    SplashFontCacheTag*& tags = font.*(&GlyphCacheWidener::cacheTags);
-    if (ways != 8 || glyph_bytes <= 0 || !cache || !tags) return;  // not the cache this code knows
-    int wanted = sets;
-    while (wanted < kMaxGlyphCacheSets && 2L * wanted * ways * glyph_bytes <= kGlyphCacheBytesPerFont) wanted *= 2;
-    if (wanted <= sets) return;
-    auto* new_cache = static_cast<unsigned char*>(std::malloc(static_cast<size_t>(wanted) * ways * glyph_bytes));
-    auto* new_tags = static_cast<GlyphCacheTag*>(std::calloc(static_cast<size_t>(wanted) * ways, sizeof(GlyphCacheTag)));
-    if (!new_cache || !new_tags) {  // keep the small cache
-      std::free(new_cache);
-      std::free(new_tags);
-      return;
-    }
-    for (int i = 0; i < wanted * ways; ++i) new_tags[i].mru = i & (ways - 1);
-    std::free(cache);  // Splash allocates both with gmalloc (malloc) and frees them with gfree (free)
-    std::free(tags);
-    cache = new_cache;
-    tags = reinterpret_cast<SplashFontCacheTag*>(new_tags);
-    sets = wanted;
-    widened_count.fetch_add(1, std::memory_order_relaxed);
-  }
-};
-
-// SplashOutputDev that widens the glyph cache of every font it draws with (fonts are made lazily on
-// the first glyph, so the check follows the base drawChar; one pointer compare per glyph after).
-class WideGlyphCacheDevice : public SplashOutputDev {
-public:
-  using SplashOutputDev::SplashOutputDev;
-  void drawChar(GfxState* state, double x, double y, double dx, double dy, double origin_x, double origin_y,
-                CharCode code, int bytes, const Unicode* unicode, int unicode_length) override {
-    SplashOutputDev::drawChar(state, x, y, dx, dy, origin_x, origin_y, code, bytes, unicode, unicode_length);
-    SplashFont* font = getCurrentFont();
-    if (font && font != widened_) {
-      GlyphCacheWidener::widen(*font);
-      widened_ = font;
-    }
-  }
-
-private:
-  SplashFont* widened_ = nullptr;  // the last font widened (widening twice is a no-op)
-};
-
-}  // namespace
-
-int64_t widened_glyph_caches() { return widened_count.load(std::memory_order_relaxed); }
-
 struct PdfDocument::Impl {
   std::unique_ptr<PDFDoc> doc;
   // One output device per document and colour mode, so glyphs rasterised for one page are reused
@@ -138,7 +63,7 @@ struct PdfDocument::Impl {
     if (!device || device_channels != channels) {
       SplashColor paper;
       paper[0] = paper[1] = paper[2] = 255;
-      device = std::make_unique<WideGlyphCacheDevice>(channels == 1 ? splashModeMono8 : splashModeRGB8, 4, false, paper);
+      device = std::make_unique<PageDevice>(channels == 1 ? splashModeMono8 : splashModeRGB8, 4, false, paper);
       device->setFontAntialias(true);
       device->setVectorAntialias(true);
       device->setFreeTypeHinting(false, false);

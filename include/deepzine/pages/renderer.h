@@ -41,9 +41,13 @@ class PdfDocument {
 // Area-averaged pyramid of a square page: sizes size/2, size/4, ..., 4 (OpenCV INTER_AREA).
 std::vector<PageImage> downsample_pyramid(const PageImage& page);
 
-// Fonts whose glyph cache this process has widened (renderer.cpp): 0 after text was drawn means the
+// Fonts whose glyph cache this process has widened (page_device.cpp): 0 after text was drawn means the
 // poppler it runs with has a cache this code does not know, and text renders at poppler's stock speed.
 int64_t widened_glyph_caches();
+
+// Images this process has not drawn because their transform stretches them over hundreds of pages
+// (a damaged content stream that would keep poppler's Splash busy for minutes; page_device.h).
+int64_t skipped_images();
 
 // Routes poppler's own error messages, and the warnings of the JPEG decoder it uses (which poppler
 // would leave to print raw on stderr), to the debug log when it is on, else has them skipped (once per
