@@ -142,6 +142,17 @@ TEST(HostilePdf, AnImageStretchedOverThousandsOfPagesIsNotDrawnButThePageIs) {
   }
 }
 
+// The fuzzer's input itself (a 549-byte file; its matrix has 7 numbers, poppler takes the last 6).
+TEST(HostilePdf, TheFuzzFoundStretchedImageIsNotDrawn) {
+  const fs::path pdf = fs::path(DEEPZINE_TEST_DATA_DIR) / "fuzz_image_matrix_2e33.pdf";
+  const int code = exit_code_in_child([&] {
+    deepzine::pages::PdfDocument document(pdf);
+    if (document.render(0, 32, 3, deepzine::pages::PageFit::kPad).pixels.size() != 32u * 32u * 3u) return 3;
+    return deepzine::pages::skipped_images() == 1 ? 0 : 4;
+  });
+  EXPECT_EQ(code, 0) << "-1: over 60 s, 3: wrong page size, 4: not one image skipped, 98: an exception";
+}
+
 // The same image at the size of the page is drawn: black where it lies, the rectangle over it.
 TEST(HostilePdf, AnImageTheSizeOfThePageIsDrawn) {
   TempDir dir;
