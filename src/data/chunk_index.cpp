@@ -1,5 +1,7 @@
 #include "chunk_index.h"
 
+#include "dataset_error.h"
+
 #include <unistd.h>
 
 #include <cerrno>
@@ -28,8 +30,7 @@ class IndexReader {
 
  private:
   [[noreturn]] void fail(const std::string& what) const {
-    throw std::runtime_error("dataset " + file_.string() + ": " + store_.name + " " + what +
-                             "; the file is damaged: rebuild it with load_data");
+    throw dataset_error(file_, store_.name + " " + what + "; the file is damaged: rebuild it with load_data");
   }
   bool undefined(uint64_t address) const {
     return source_.address_bytes >= 8 ? address == ~uint64_t(0) : address == (uint64_t(1) << (8 * source_.address_bytes)) - 1;
@@ -213,8 +214,8 @@ bool IndexReader::run() {
 
 bool read_btree_chunk_index(const ChunkIndexSource& source, StoreMap& store, const std::filesystem::path& file) {
   if (source.address_bytes < 2 || source.address_bytes > 8 || source.length_bytes < 2 || source.length_bytes > 8) {
-    throw std::runtime_error("dataset " + file.string() + ": " + store.name + " uses addresses of " +
-                             std::to_string(source.address_bytes) + " bytes, which deepzine does not read");
+    throw dataset_error(file, store.name + " uses addresses of " + std::to_string(source.address_bytes) +
+                                  " bytes, which deepzine does not read");
   }
   std::vector<ChunkLocation> saved = store.chunks;
   IndexReader reader(source, store, file);

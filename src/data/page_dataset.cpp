@@ -2,6 +2,7 @@
 
 #include "deepzine/util/regular_file.h"
 #include "deepzine/probe/hdf5_probe.h"
+#include "dataset_error.h"
 #include "inflater.h"
 #include "page_map.h"
 #include "page_map_builder.h"
@@ -48,10 +49,6 @@ void hwc_to_chw(const T* px, int64_t stored, float* out, int64_t c, int64_t r) {
   }
 }
 
-std::runtime_error error(const std::filesystem::path& file, const std::string& what) {
-  return std::runtime_error("dataset " + file.string() + ": " + what);
-}
-
 // What the probe's child answers: the page map of the file for the level asked (0: the levels alone).
 std::string walk_page_file(const std::filesystem::path& file, const std::string& question) {
   return serialize(build_page_map(file, std::stoi(question)));
@@ -73,7 +70,7 @@ std::vector<int> available_resolutions(const std::filesystem::path& file) {
 
 PageColours page_colours(const std::filesystem::path& file) {
   const PageMap map = read_page_map(file, 0);
-  if (map.resolutions.empty()) throw error(file, "has no data_<size> pages; run load_data to create it");
+  if (map.resolutions.empty()) throw dataset_error(file, "has no data_<size> pages; run load_data to create it");
   PageColours out;
   out.grey = map.colours.grey;
   out.colour = map.colours.colour;
@@ -135,7 +132,7 @@ struct PageDataset::Impl {
       const uint32_t deflate_bit = 1u << store.deflate_filter;
       const size_t filters = store.reader->store().filters.size();
       if (filters < 32 && (mask >> filters) != 0) {
-        throw error(opt.file, "page " + std::to_string(page) + " is stored with filters it does not declare");
+        throw dataset_error(opt.file, "page " + std::to_string(page) + " is stored with filters it does not declare");
       }
       stored_channels[i] = store.channels;
       deflated[i] = (mask & deflate_bit) == 0;
@@ -159,7 +156,7 @@ struct PageDataset::Impl {
         hwc_to_chw(px, sc, dst + i * c * r * r, c, r);
       }
     });
-    if (bad) throw error(opt.file, "a page chunk does not inflate (corrupt file?)");
+    if (bad) throw dataset_error(opt.file, "a page chunk does not inflate (corrupt file?)");
     if (opt.pin_memory) out = out.pin_memory();
     return out;
   }
@@ -196,10 +193,10 @@ struct PageDataset::Impl {
     is_float = map.is_float;
     const std::string name = "data_" + std::to_string(opt.resolution);
     if (opt.channels != 0 && opt.channels != 1 && opt.channels != 3) {
-      throw error(opt.file, "cannot read pages as " + std::to_string(opt.channels) + " channels (1 or 3)");
+      throw dataset_error(opt.file, "cannot read pages as " + std::to_string(opt.channels) + " channels (1 or 3)");
     }
     out_channels = opt.channels != 0 ? opt.channels : channels;
-    if (rows < opt.world_size) throw error(opt.file, name + " has only " + std::to_string(rows) + " page(s)");
+    if (rows < opt.world_size) throw dataset_error(opt.file, name + " has only " + std::to_string(rows) + " page(s)");
     page_store = std::move(map.page_store);
     page_row = std::move(map.page_row);
     raw_chunks = !is_float;
@@ -212,7 +209,7 @@ struct PageDataset::Impl {
                                                  is_float ? MemoryType::kFloat32 : MemoryType::kUint8);
       stores.push_back(std::move(store));
     }
-    if (stores.empty() && rows > 0) throw error(opt.file, "has no pages stored for " + name);
+    if (stores.empty() && rows > 0) throw dataset_error(opt.file, "has no pages stored for " + name);
   }
 
   // Where `store` holds one unsigned uint8 [size, size, c] page per chunk, deflated (and byte-shuffled,
@@ -270,10 +267,10 @@ struct PageDataset::Impl {
 PageDataset::PageDataset(PageDatasetOptions options) : impl_(std::make_unique<Impl>()) {
   auto& m = *impl_;
   m.opt = std::move(options);
-  if (m.opt.batch_size < 1) throw error(m.opt.file, "batch size must be at least 1");
-  if (m.opt.start_batch < 0) throw error(m.opt.file, "start batch must not be negative");
+  if (m.opt.batch_size < 1) throw dataset_error(m.opt.file, "batch size must be at least 1");
+  if (m.opt.start_batch < 0) throw dataset_error(m.opt.file, "start batch must not be negative");
   if (m.opt.world_size < 1 || m.opt.rank < 0 || m.opt.rank >= m.opt.world_size) {
-    throw error(m.opt.file, "invalid rank " + std::to_string(m.opt.rank) + " of " + std::to_string(m.opt.world_size));
+    throw dataset_error(m.opt.file, "invalid rank " + std::to_string(m.opt.rank) + " of " + std::to_string(m.opt.world_size));
   }
   PageMap map = read_page_map(m.opt.file, m.opt.resolution);
   m.sizes = map.resolutions;
@@ -281,7 +278,7 @@ PageDataset::PageDataset(PageDatasetOptions options) : impl_(std::make_unique<Im
   if (std::find(m.sizes.begin(), m.sizes.end(), m.opt.resolution) == m.sizes.end()) {
     std::string have;
     for (int s : m.sizes) have += (have.empty() ? "" : ", ") + std::to_string(s);
-    throw error(m.opt.file, "has no " + name + " (it has " + (have.empty() ? "none" : have) +
+    throw dataset_error(m.opt.file, "has no " + name + " (it has " + (have.empty() ? "none" : have) +
                                 "); rebuild it with a larger data_output_size or train a smaller gan_output_size");
   }
   m.open(std::move(map));

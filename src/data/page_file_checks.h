@@ -8,9 +8,9 @@
 #include <filesystem>
 #include <string>
 
-namespace deepzine::data::checks {
+#include "dataset_error.h"
 
-std::runtime_error error(const std::filesystem::path& file, const std::string& what);
+namespace deepzine::data::checks {
 
 // The most pages a file of this size can hold: every page of every level takes at least 8 bytes on
 // disk (a deflated chunk's zlib header and checksum, or its share of a contiguous array). A file

@@ -1,5 +1,7 @@
 #include "page_map.h"
 
+#include "dataset_error.h"
+
 #include <cstring>
 #include <stdexcept>
 #include <type_traits>
@@ -57,8 +59,8 @@ class Reader {
   }
   bool done() const { return at_ == bytes_.size(); }
   [[noreturn]] void fail() const {
-    throw std::runtime_error("dataset " + file_.string() + ": the page map of the file came back incomplete from the "
-                             "process that read it; try again, and rebuild the file with load_data if it persists");
+    throw dataset_error(file_, "the page map of the file came back incomplete from the process that read it; try "
+                               "again, and rebuild the file with load_data if it persists");
   }
 
  private:

@@ -17,7 +17,6 @@
 namespace deepzine::data {
 namespace {
 
-using checks::error;
 
 std::string filter_label(H5Z_filter_t id, const char* name) {
   std::string label = name[0] != '\0' ? std::string(name) : "filter";
@@ -39,13 +38,13 @@ StoredType stored_type(const H5::DataSet& ds, const std::string& name, const std
   const hid_t id = type.getId();
   if (cls != H5T_INTEGER || (bytes != 1 && bytes != 2 && bytes != 4 && bytes != 8) || H5Tget_precision(id) != 8 * bytes ||
       H5Tget_offset(id) != 0) {
-    throw error(file, name + " holds " + (cls == H5T_FLOAT ? std::to_string(bytes) + "-byte floats" : "values of another type") +
+    throw dataset_error(file, name + " holds " + (cls == H5T_FLOAT ? std::to_string(bytes) + "-byte floats" : "values of another type") +
                           ", not uint8 pages, float32 values or integers; rebuild it with load_data");
   }
   const H5T_order_t order = H5Tget_order(id);
   const H5T_sign_t sign = H5Tget_sign(id);
   if ((order != H5T_ORDER_LE && order != H5T_ORDER_BE) || sign == H5T_SGN_ERROR) {
-    throw error(file, name + " holds integers of an unknown byte order; rebuild it with load_data");
+    throw dataset_error(file, name + " holds integers of an unknown byte order; rebuild it with load_data");
   }
   out.bytes = static_cast<uint8_t>(bytes), out.big_endian = order == H5T_ORDER_BE, out.is_signed = sign == H5T_SGN_2;
   return out;
@@ -59,7 +58,7 @@ uint64_t base_address(const H5::DataSet& ds, const std::string& name, const std:
   const bool known = creation >= 0 && H5Pget_userblock(creation, &user_block) >= 0;
   if (creation >= 0) H5Pclose(creation);
   if (owner >= 0) H5Fclose(owner);
-  if (!known) throw error(file, name + " has no readable file properties; the file is damaged: rebuild it with load_data");
+  if (!known) throw dataset_error(file, name + " has no readable file properties; the file is damaged: rebuild it with load_data");
   return user_block;
 }
 
@@ -72,13 +71,13 @@ void read_pipeline(const H5::DSetCreatPropList& plist, StoreMap& store, const st
     const H5Z_filter_t id = plist.getFilter(f, flags, values, nullptr, sizeof fname, fname, info);
 #ifndef DEEPZINE_HAVE_BLOSC
     if (id == kFilterBlosc) {
-      throw error(file, store.name + " is compressed with blosc (the original DeepZine's PyTables files), and this "
+      throw dataset_error(file, store.name + " is compressed with blosc (the original DeepZine's PyTables files), and this "
                         "deepzine was built without it: install libblosc-dev and rebuild deepzine, or rebuild the "
                         "file with load_data");
     }
 #endif
     if (id != kFilterDeflate && id != kFilterShuffle && id != kFilterBlosc) {
-      throw error(file, store.name + " is stored with the HDF5 filter " + filter_label(id, fname) +
+      throw dataset_error(file, store.name + " is stored with the HDF5 filter " + filter_label(id, fname) +
                             ", which deepzine does not read (it reads deflate, shuffle and blosc); rebuild the file "
                             "with load_data");
     }
@@ -102,7 +101,7 @@ bool index_source(const H5::DataSet& ds, const StoreMap& store, int fd, const st
   if (creation >= 0) H5Pclose(creation);
   if (owner >= 0) H5Fclose(owner);
   if (!sized || H5Oget_info2(ds.getId(), &info, H5O_INFO_BASIC) < 0 || info.addr == HADDR_UNDEF) {
-    throw error(file, store.name + " has no readable object header; the file is damaged: rebuild it with load_data");
+    throw dataset_error(file, store.name + " has no readable object header; the file is damaged: rebuild it with load_data");
   }
   source.file_descriptor = fd;
   source.file_bytes = checks::file_bytes(file);
@@ -124,7 +123,7 @@ void locate_chunks_with_hdf5(const H5::DataSet& ds, StoreMap& store, const std::
     haddr_t address = HADDR_UNDEF;
     hsize_t bytes = 0;
     if (H5Dget_chunk_info_by_coord(ds.getId(), offset, &mask, &address, &bytes) < 0) {
-      throw error(file, store.name + " cannot locate the chunk holding row " + std::to_string(offset[0]) +
+      throw dataset_error(file, store.name + " cannot locate the chunk holding row " + std::to_string(offset[0]) +
                             "; the file is damaged: rebuild it with load_data");
     }
     chunk = address == HADDR_UNDEF ? ChunkLocation{} : ChunkLocation{address, bytes, mask};
@@ -140,7 +139,7 @@ void locate_chunks(const H5::DataSet& ds, StoreMap& store, const std::filesystem
   uint64_t count = 1;
   for (int d = 0; d < 4; ++d) {
     if (__builtin_mul_overflow(count, store.grid(d), &count) || count > file_bytes) {
-      throw error(file, store.name + " declares more chunks than a file of its size can hold; the file is damaged: "
+      throw dataset_error(file, store.name + " declares more chunks than a file of its size can hold; the file is damaged: "
                                      "rebuild it with load_data");
     }
   }
@@ -148,7 +147,7 @@ void locate_chunks(const H5::DataSet& ds, StoreMap& store, const std::filesystem
   bool located = false;
   if (lookup == ChunkLookup::kIndexFirst) {
     const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw error(file, "cannot be opened: " + std::string(std::strerror(errno)));
+    if (fd < 0) throw dataset_error(file, "cannot be opened: " + std::string(std::strerror(errno)));
     try {
       ChunkIndexSource source;
       located = index_source(ds, store, fd, file, source) && read_btree_chunk_index(source, store, file);
@@ -163,7 +162,7 @@ void locate_chunks(const H5::DataSet& ds, StoreMap& store, const std::filesystem
     if (store.chunks[i].bytes == 0) {
       uint64_t row = i;
       for (int d = 3; d >= 1; --d) row /= store.grid(d);
-      throw error(file, store.name + " has no data stored for the chunk holding row " + std::to_string(row * store.chunk[0]) +
+      throw dataset_error(file, store.name + " has no data stored for the chunk holding row " + std::to_string(row * store.chunk[0]) +
                             " (never written); the file is damaged: rebuild it with load_data");
     }
   }
@@ -178,7 +177,7 @@ StoreMap describe_store(const H5::DataSet& ds, const std::string& name, const st
   const H5::DataSpace space = ds.getSpace();
   store.rank = space.getSimpleExtentNdims();
   if (store.rank < 1 || store.rank > 4) {
-    throw error(file, name + " has " + std::to_string(store.rank) + " dimensions; rebuild the file with load_data");
+    throw dataset_error(file, name + " has " + std::to_string(store.rank) + " dimensions; rebuild the file with load_data");
   }
   hsize_t dims[4] = {1, 1, 1, 1};
   space.getSimpleExtentDims(dims);
@@ -201,19 +200,19 @@ StoreMap describe_store(const H5::DataSet& ds, const std::string& name, const st
   } else if (layout == H5D_CONTIGUOUS) {
     store.layout = StoreLayout::kContiguous;
     if (bytes > checks::file_bytes(file)) {
-      throw error(file, name + " declares " + std::to_string(bytes) + " bytes, more than the file holds; the file is "
+      throw dataset_error(file, name + " declares " + std::to_string(bytes) + " bytes, more than the file holds; the file is "
                                 "damaged: rebuild it with load_data");
     }
     const haddr_t address = bytes == 0 ? 0 : H5Dget_offset(ds.getId());
-    if (address == HADDR_UNDEF) throw error(file, name + " has no data stored (never written); the file is damaged: rebuild it with load_data");
+    if (address == HADDR_UNDEF) throw dataset_error(file, name + " has no data stored (never written); the file is damaged: rebuild it with load_data");
     store.contiguous_address = address;
   } else if (layout == H5D_COMPACT) {
     store.layout = StoreLayout::kCompact;  // require_sane_layout checked that its bytes cover the extent
-    if (bytes > (uint64_t(1) << 20)) throw error(file, name + " is compact data of more than 1 MiB; the file is damaged: rebuild it with load_data");
+    if (bytes > (uint64_t(1) << 20)) throw dataset_error(file, name + " is compact data of more than 1 MiB; the file is damaged: rebuild it with load_data");
     store.compact_bytes.resize(static_cast<size_t>(bytes));
     if (bytes > 0) ds.read(store.compact_bytes.data(), ds.getDataType());
   } else {
-    throw error(file, name + " is a virtual dataset outside deepzine's page index; rebuild the file with load_data");
+    throw dataset_error(file, name + " is a virtual dataset outside deepzine's page index; rebuild the file with load_data");
   }
   return store;
 }
@@ -226,12 +225,12 @@ std::vector<uint8_t> read_index(const H5::H5File& f, const std::string& name, ui
   checks::require_local_dataset(f, name, file);
   H5::DataSet ds = f.openDataSet(name);
   if (ds.getTypeClass() != H5T_INTEGER || ds.getSpace().getSimpleExtentNdims() != 1) {
-    throw error(file, name + " is not a list of integers; the file is damaged: rebuild it with load_data");
+    throw dataset_error(file, name + " is not a list of integers; the file is damaged: rebuild it with load_data");
   }
   hsize_t n = 0;
   ds.getSpace().getSimpleExtentDims(&n);
   if (n != expected) {
-    throw error(file, name + " has " + std::to_string(n) + " entries for " + std::to_string(expected) +
+    throw dataset_error(file, name + " has " + std::to_string(n) + " entries for " + std::to_string(expected) +
                           " pages; the file is damaged: rebuild it with load_data");
   }
   // Read by RowReader, not H5Dread: the index is chunked and deflated, and HDF5 trusts a damaged
@@ -266,15 +265,15 @@ int64_t checked_page_count(const H5::H5File& f, const std::vector<int>& sizes, c
     H5::DataSet view = f.openDataSet(name);
     H5::DataSpace space = view.getSpace();
     hsize_t dims[4] = {0, 0, 0, 0};
-    if (space.getSimpleExtentNdims() != 4) throw error(file, name + " is not a 4-D [N, H, W, C] array");
+    if (space.getSimpleExtentNdims() != 4) throw dataset_error(file, name + " is not a 4-D [N, H, W, C] array");
     checks::require_sane_layout(view, name, file);
     space.getSimpleExtentDims(dims);
     if (dims[0] > bound) {
-      throw error(file, name + " declares " + std::to_string(dims[0]) + " pages, more than a file of its size can "
+      throw dataset_error(file, name + " declares " + std::to_string(dims[0]) + " pages, more than a file of its size can "
                         "hold; the file is damaged: rebuild it with load_data");
     }
     if (pages >= 0 && static_cast<int64_t>(dims[0]) != pages) {
-      throw error(file, name + " has " + std::to_string(dims[0]) + " pages but " + pages::view_name(sizes.front()) +
+      throw dataset_error(file, name + " has " + std::to_string(dims[0]) + " pages but " + pages::view_name(sizes.front()) +
                             " has " + std::to_string(pages) + "; every level must hold the same pages (rebuild it "
                             "with load_data)");
     }
@@ -312,7 +311,7 @@ void check_view(const H5::H5File& f, PageMap& map, const std::filesystem::path& 
   view.getSpace().getSimpleExtentDims(dims);
   const hsize_t size = static_cast<hsize_t>(map.resolution);
   if (dims[1] != size || dims[2] != size || (dims[3] != 1 && dims[3] != 3)) {
-    throw error(file, name + " has shape [" + std::to_string(dims[0]) + ", " + std::to_string(dims[1]) + ", " +
+    throw dataset_error(file, name + " has shape [" + std::to_string(dims[0]) + ", " + std::to_string(dims[1]) + ", " +
                           std::to_string(dims[2]) + ", " + std::to_string(dims[3]) + "], expected [N, size, size, 1 or 3]");
   }
   map.channels = static_cast<int>(dims[3]);
@@ -322,7 +321,7 @@ void check_view(const H5::H5File& f, PageMap& map, const std::filesystem::path& 
   if (cls == H5T_FLOAT && (type == H5::PredType::IEEE_F32LE || type == H5::PredType::IEEE_F32BE)) {
     map.is_float = true;
   } else if (cls != H5T_INTEGER || type.getSize() != 1) {
-    throw error(file, name + " must hold uint8 pages or float32 values in [-1, 1] (it holds " +
+    throw dataset_error(file, name + " must hold uint8 pages or float32 values in [-1, 1] (it holds " +
                           (cls == H5T_FLOAT ? std::to_string(type.getSize()) + "-byte floats" : "another type") +
                           "); rebuild it with load_data");
   }
@@ -335,11 +334,11 @@ StoreMap describe_page_store(const H5::DataSet& ds, const std::string& name, con
   store.channels = channels;
   const uint64_t size = static_cast<uint64_t>(map.resolution);
   if (store.rank != 4 || store.dims[1] != size || store.dims[2] != size || store.dims[3] != uint64_t(channels)) {
-    throw error(file, name + " does not hold pages of " + std::to_string(size) + "x" + std::to_string(size) + "x" +
+    throw dataset_error(file, name + " does not hold pages of " + std::to_string(size) + "x" + std::to_string(size) + "x" +
                           std::to_string(channels) + "; the file is damaged, rebuild it with load_data");
   }
   if (store.type.is_float != map.is_float || (!map.is_float && store.type.bytes != 1)) {
-    throw error(file, name + " does not hold " + (map.is_float ? "float32 values" : "uint8 pages") +
+    throw dataset_error(file, name + " does not hold " + (map.is_float ? "float32 values" : "uint8 pages") +
                           " like the rest of the file; the file is damaged, rebuild it with load_data");
   }
   return store;
@@ -351,7 +350,7 @@ void map_stores(const H5::H5File& f, PageMap& map, const std::vector<uint8_t>& k
   const size_t n = kinds.size();
   for (size_t i = 0; i < n; ++i) {
     if ((kinds[i] != 1 && kinds[i] != 3) || (kinds[i] == 3 && map.channels != 3)) {
-      throw error(file, "pages/kind of page " + std::to_string(i) + " is " + std::to_string(kinds[i]) +
+      throw dataset_error(file, "pages/kind of page " + std::to_string(i) + " is " + std::to_string(kinds[i]) +
                             " (expected 1 or 3); the file is damaged, rebuild it with load_data");
     }
   }
@@ -365,7 +364,7 @@ void map_stores(const H5::H5File& f, PageMap& map, const std::vector<uint8_t>& k
     for (size_t i = 0; i < n; ++i) {
       if (kinds[i] != k) continue;
       if (map.page_row[i] < 0 || static_cast<uint64_t>(map.page_row[i]) >= store.dims[0]) {
-        throw error(file, "pages/row points page " + std::to_string(i) + " outside " + name);
+        throw dataset_error(file, "pages/row points page " + std::to_string(i) + " outside " + name);
       }
       map.page_store[i] = static_cast<uint8_t>(map.stores.size());
     }
@@ -373,7 +372,7 @@ void map_stores(const H5::H5File& f, PageMap& map, const std::vector<uint8_t>& k
     found[k] = true;
   }
   for (size_t i = 0; i < n; ++i) {
-    if (!found[kinds[i]]) throw error(file, "has no " + pages::store_name(map.resolution, kinds[i]) + " for page " + std::to_string(i));
+    if (!found[kinds[i]]) throw dataset_error(file, "has no " + pages::store_name(map.resolution, kinds[i]) + " for page " + std::to_string(i));
   }
 }
 
@@ -387,14 +386,14 @@ PageMap build_page_map(const std::filesystem::path& file, int resolution) {
     f = std::make_unique<H5::H5File>(file.string(), H5F_ACC_RDONLY);
     map.resolutions = resolutions_in(*f);
   } catch (const H5::Exception& e) {
-    throw error(file, "cannot open as HDF5 (" + e.getDetailMsg() + "); run load_data to create it");
+    throw dataset_error(file, "cannot open as HDF5 (" + e.getDetailMsg() + "); run load_data to create it");
   }
   if (map.resolutions.empty()) return map;
   std::vector<uint8_t> kinds;
   try {
     read_checked_index(*f, map, kinds, file);
   } catch (const H5::Exception& e) {
-    throw error(file, "cannot read its levels or page index (" + e.getDetailMsg() + "); rebuild it with load_data");
+    throw dataset_error(file, "cannot read its levels or page index (" + e.getDetailMsg() + "); rebuild it with load_data");
   }
   const auto& sizes = map.resolutions;
   if (resolution <= 0 || std::find(sizes.begin(), sizes.end(), resolution) == sizes.end()) {
@@ -413,7 +412,7 @@ PageMap build_page_map(const std::filesystem::path& file, int resolution) {
   } catch (const H5::Exception& e) {
     // Every HDF5 failure (a missing dataset, a group where a dataset belongs, a link loop, a damaged
     // chunk index) is an error naming the file, never an uncaught exception.
-    throw error(file, "cannot read " + name + " (" + e.getDetailMsg() + "); rebuild the file with load_data");
+    throw dataset_error(file, "cannot read " + name + " (" + e.getDetailMsg() + "); rebuild the file with load_data");
   }
   return map;
 }

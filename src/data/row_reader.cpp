@@ -1,5 +1,7 @@
 #include "row_reader.h"
 
+#include "dataset_error.h"
+
 #include <zlib.h>
 #ifdef DEEPZINE_HAVE_BLOSC
 #include <blosc.h>
@@ -59,7 +61,7 @@ RowReader::~RowReader() {
 }
 
 void RowReader::fail(const std::string& what) const {
-  throw std::runtime_error("dataset " + file_.string() + ": " + store_.name + " " + what);
+  throw dataset_error(file_, store_.name + " " + what);
 }
 
 RowReader::RowReader(StoreMap store, std::filesystem::path file, MemoryType memory_type)
