@@ -5,7 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
-#include <vector>
+#include <system_error>
 
 namespace deepzine::pages {
 namespace {
@@ -41,23 +41,28 @@ int64_t object_number_before(const char* begin, const char* at) {
 int64_t largest_object_number(const std::filesystem::path& file) {
   std::unique_ptr<FILE, int (*)(FILE*)> in(std::fopen(file.c_str(), "rb"), &std::fclose);
   if (!in) return -1;
-  // Blocks of 1 MiB, each after the last 64 bytes of the one before (a header across the boundary).
+  // Blocks of up to 1 MiB, each after the last 64 bytes of the one before (a header across the
+  // boundary). A smaller file gets a buffer of its size, not zeroed (only bytes read are looked at):
+  // a zeroed 1 MiB for every PDF opened was 20% of fuzz_pdf's time on its inputs of <= 64 KB.
   constexpr size_t kBlock = 1 << 20, kCarry = 64;
-  std::vector<char> buffer(kCarry + kBlock);
+  std::error_code size_error;
+  const uintmax_t file_size = std::filesystem::file_size(file, size_error);
+  const size_t block = size_error ? kBlock : static_cast<size_t>(std::clamp<uintmax_t>(file_size, 4096, kBlock));
+  std::unique_ptr<char[]> buffer(new char[kCarry + block]);
   size_t carried = 0;
   int64_t largest = 0;
   for (;;) {
-    const size_t read = std::fread(buffer.data() + carried, 1, kBlock, in.get());
+    const size_t read = std::fread(buffer.get() + carried, 1, block, in.get());
     if (read == 0) break;
     const size_t length = carried + read;
-    const char* begin = buffer.data();
+    const char* begin = buffer.get();
     for (const char* at = begin; (at = static_cast<const char*>(memmem(at, begin + length - at, "obj", 3)));
          at += 3) {
       const int64_t number = object_number_before(begin, at);
       if (number > largest) largest = number;
     }
     carried = std::min(kCarry, length);
-    std::memmove(buffer.data(), buffer.data() + length - carried, carried);
+    std::memmove(buffer.get(), buffer.get() + length - carried, carried);
   }
   return std::ferror(in.get()) ? -1 : largest;
 }
