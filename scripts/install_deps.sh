@@ -4,7 +4,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config ccache
   libtorch-dev libyaml-cpp-dev libhdf5-dev libcurl4-openssl-dev nlohmann-json3-dev libopencv-dev
-  libpoppler-private-dev libpoppler-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libpng-dev libssl-dev
+  libpoppler-private-dev libpoppler-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libpng-dev libjpeg-dev libssl-dev
   libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev libdeflate-dev libblosc-dev libisal-dev libplplot-dev libxml2-dev libzip-dev
   patchelf r-doc-pdf poppler-utils python3-torch python3-numpy python3-h5py python3-tables python3-pil
   chromium  # headless, for the report screenshot test

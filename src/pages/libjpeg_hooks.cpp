@@ -8,11 +8,10 @@
 #include <cstdlib>
 #include <cstring>
 
-#if __has_include(<jpeglib.h>)
+// jpeglib.h needs the size types first; jerror.h the JERR_ codes for ERREXIT.
+#include <cstddef>
 #include <jpeglib.h>
 #include <jerror.h>
-#define DEEPZINE_HOOK_LIBJPEG 1
-#endif
 
 namespace deepzine::pages {
 namespace {
@@ -25,7 +24,6 @@ long stopped_jpeg_skips() { return skips_stopped; }
 
 }  // namespace deepzine::pages
 
-#ifdef DEEPZINE_HOOK_LIBJPEG
 namespace {
 
 // libjpeg is linked in by poppler: a missing symbol is a broken installation, not bad input.
@@ -97,4 +95,3 @@ extern "C" int jpeg_read_header(j_decompress_ptr cinfo, boolean require_image) {
     source->skip_input_data = skip_within_stream;
   return real(cinfo, require_image);
 }
-#endif
