@@ -279,7 +279,7 @@ PageDataset::PageDataset(PageDatasetOptions options) : impl_(std::make_unique<Im
     std::string have;
     for (int s : m.sizes) have += (have.empty() ? "" : ", ") + std::to_string(s);
     throw dataset_error(m.opt.file, "has no " + name + " (it has " + (have.empty() ? "none" : have) +
-                                "); rebuild it with a larger data_output_size or train a smaller gan_output_size");
+                                        "); rebuild it with a larger data_output_size or train a smaller gan_output_size");
   }
   m.open(std::move(map));
   m.worker = std::thread([this] { impl_->run(); });

@@ -28,7 +28,7 @@ void require_local_object(const H5::H5File& f, const std::string& name, const fs
     }
     if (info.type != H5L_TYPE_HARD) {
       throw dataset_error(file, path + " is a " + (info.type == H5L_TYPE_EXTERNAL ? "link to another file" : "soft link") +
-                            "; deepzine reads pages only from the page file itself (rebuild it with load_data)");
+                                    "; deepzine reads pages only from the page file itself (rebuild it with load_data)");
     }
     if (slash == std::string::npos) break;
     from = slash + 1;
@@ -39,7 +39,7 @@ void require_local_dataset(const H5::H5File& f, const std::string& name, const f
   require_local_object(f, name, file);
   if (f.childObjType(name) != H5O_TYPE_DATASET) {
     throw dataset_error(file, name + " is not a dataset (a group stands where the pages belong); the file is damaged: "
-                      "rebuild it with load_data");
+                              "rebuild it with load_data");
   }
 }
 
@@ -63,8 +63,8 @@ void require_sane_layout(const H5::DataSet& ds, const std::string& name, const f
     for (int d = 0; d < rank; ++d) {
       if (chunk[d] == 0 || (d > 0 && chunk[d] > std::max<hsize_t>(dims[d], 1))) {
         throw dataset_error(file, name + " has chunks of " + std::to_string(chunk[d]) + " along dimension " + std::to_string(d) +
-                              ", larger than its extent " + std::to_string(dims[d]) +
-                              "; the file is damaged: rebuild it with load_data");
+                                      ", larger than its extent " + std::to_string(dims[d]) +
+                                      "; the file is damaged: rebuild it with load_data");
       }
       bytes *= chunk[d];
     }
@@ -73,7 +73,7 @@ void require_sane_layout(const H5::DataSet& ds, const std::string& name, const f
     const uint64_t needed = static_cast<uint64_t>(space.getSimpleExtentNpoints()) * element;
     if (ds.getStorageSize() < needed) {
       throw dataset_error(file, name + " stores " + std::to_string(ds.getStorageSize()) + " bytes for " + std::to_string(needed) +
-                            "; the file is damaged: rebuild it with load_data");
+                                    "; the file is damaged: rebuild it with load_data");
     }
   }
 }
@@ -88,7 +88,7 @@ void require_local_sources(const H5::DataSet& ds, const std::string& name, const
     const ssize_t n = H5Pget_virtual_filename(plist.getId(), i, source, sizeof source);
     if (n < 0 || std::string(source) != ".") {
       throw dataset_error(file, name + " maps pages from another file (" + std::string(n > 0 ? source : "?") +
-                            "); deepzine reads pages only from the page file itself (rebuild it with load_data)");
+                                    "); deepzine reads pages only from the page file itself (rebuild it with load_data)");
     }
   }
 }
@@ -103,7 +103,7 @@ bool read_int_attribute(const H5::H5File& f, const char* name, int64_t& value, c
   // An integer of more than 8 bytes would make HDF5 allocate its declared size to convert it.
   if (a.getTypeClass() != H5T_INTEGER || a.getDataType().getSize() > 8 || a.getSpace().getSimpleExtentNpoints() != 1) {
     throw dataset_error(file, std::string("attribute ") + name + " is not one integer; the file was not written by deepzine's "
-                      "load_data (rebuild it)");
+                              "load_data (rebuild it)");
   }
   a.read(H5::PredType::NATIVE_INT64, &value);
   return true;
@@ -115,16 +115,16 @@ void check_attributes(const H5::H5File& f, const fs::path& file, int64_t pages) 
   int64_t value = 0;
   if (read_int_attribute(f, "format_version", value, file) && (value < 1 || value > 2)) {
     throw dataset_error(file, "has format_version " + std::to_string(value) +
-                          ", which this deepzine does not read (it reads 1 and 2): rebuild the file with this "
-                          "deepzine's load_data, or update deepzine");
+                                  ", which this deepzine does not read (it reads 1 and 2): rebuild the file with this "
+                                  "deepzine's load_data, or update deepzine");
   }
   if (read_int_attribute(f, "channels", value, file) && value != 1 && value != 3) {
     throw dataset_error(file, "says its pages have " + std::to_string(value) + " channels (1 or 3 are possible); the file is "
-                      "damaged: rebuild it with load_data");
+                              "damaged: rebuild it with load_data");
   }
   if (read_int_attribute(f, "page_count", value, file) && value != pages) {
     throw dataset_error(file, "says it holds " + std::to_string(value) + " pages but its data holds " + std::to_string(pages) +
-                          "; the file is damaged or was cut short: rebuild it with load_data");
+                                  "; the file is damaged or was cut short: rebuild it with load_data");
   }
 }
 

@@ -39,7 +39,7 @@ StoredType stored_type(const H5::DataSet& ds, const std::string& name, const std
   if (cls != H5T_INTEGER || (bytes != 1 && bytes != 2 && bytes != 4 && bytes != 8) || H5Tget_precision(id) != 8 * bytes ||
       H5Tget_offset(id) != 0) {
     throw dataset_error(file, name + " holds " + (cls == H5T_FLOAT ? std::to_string(bytes) + "-byte floats" : "values of another type") +
-                          ", not uint8 pages, float32 values or integers; rebuild it with load_data");
+                                  ", not uint8 pages, float32 values or integers; rebuild it with load_data");
   }
   const H5T_order_t order = H5Tget_order(id);
   const H5T_sign_t sign = H5Tget_sign(id);
@@ -72,14 +72,14 @@ void read_pipeline(const H5::DSetCreatPropList& plist, StoreMap& store, const st
 #ifndef DEEPZINE_HAVE_BLOSC
     if (id == kFilterBlosc) {
       throw dataset_error(file, store.name + " is compressed with blosc (the original DeepZine's PyTables files), and this "
-                        "deepzine was built without it: install libblosc-dev and rebuild deepzine, or rebuild the "
-                        "file with load_data");
+                                "deepzine was built without it: install libblosc-dev and rebuild deepzine, or rebuild the "
+                                "file with load_data");
     }
 #endif
     if (id != kFilterDeflate && id != kFilterShuffle && id != kFilterBlosc) {
       throw dataset_error(file, store.name + " is stored with the HDF5 filter " + filter_label(id, fname) +
-                            ", which deepzine does not read (it reads deflate, shuffle and blosc); rebuild the file "
-                            "with load_data");
+                                    ", which deepzine does not read (it reads deflate, shuffle and blosc); rebuild the file "
+                                    "with load_data");
     }
     store.filters.push_back(static_cast<uint16_t>(id));
   }
@@ -124,7 +124,7 @@ void locate_chunks_with_hdf5(const H5::DataSet& ds, StoreMap& store, const std::
     hsize_t bytes = 0;
     if (H5Dget_chunk_info_by_coord(ds.getId(), offset, &mask, &address, &bytes) < 0) {
       throw dataset_error(file, store.name + " cannot locate the chunk holding row " + std::to_string(offset[0]) +
-                            "; the file is damaged: rebuild it with load_data");
+                                    "; the file is damaged: rebuild it with load_data");
     }
     chunk = address == HADDR_UNDEF ? ChunkLocation{} : ChunkLocation{address, bytes, mask};
     for (int d = 3; d >= 0 && ++coordinate[d] == store.grid(d); --d) coordinate[d] = 0;
@@ -140,7 +140,7 @@ void locate_chunks(const H5::DataSet& ds, StoreMap& store, const std::filesystem
   for (int d = 0; d < 4; ++d) {
     if (__builtin_mul_overflow(count, store.grid(d), &count) || count > file_bytes) {
       throw dataset_error(file, store.name + " declares more chunks than a file of its size can hold; the file is damaged: "
-                                     "rebuild it with load_data");
+                                             "rebuild it with load_data");
     }
   }
   store.chunks.assign(count, ChunkLocation{});
@@ -163,7 +163,7 @@ void locate_chunks(const H5::DataSet& ds, StoreMap& store, const std::filesystem
       uint64_t row = i;
       for (int d = 3; d >= 1; --d) row /= store.grid(d);
       throw dataset_error(file, store.name + " has no data stored for the chunk holding row " + std::to_string(row * store.chunk[0]) +
-                            " (never written); the file is damaged: rebuild it with load_data");
+                                    " (never written); the file is damaged: rebuild it with load_data");
     }
   }
 }
@@ -201,7 +201,7 @@ StoreMap describe_store(const H5::DataSet& ds, const std::string& name, const st
     store.layout = StoreLayout::kContiguous;
     if (bytes > checks::file_bytes(file)) {
       throw dataset_error(file, name + " declares " + std::to_string(bytes) + " bytes, more than the file holds; the file is "
-                                "damaged: rebuild it with load_data");
+                                        "damaged: rebuild it with load_data");
     }
     const haddr_t address = bytes == 0 ? 0 : H5Dget_offset(ds.getId());
     if (address == HADDR_UNDEF) throw dataset_error(file, name + " has no data stored (never written); the file is damaged: rebuild it with load_data");
@@ -231,7 +231,7 @@ std::vector<uint8_t> read_index(const H5::H5File& f, const std::string& name, ui
   ds.getSpace().getSimpleExtentDims(&n);
   if (n != expected) {
     throw dataset_error(file, name + " has " + std::to_string(n) + " entries for " + std::to_string(expected) +
-                          " pages; the file is damaged: rebuild it with load_data");
+                                  " pages; the file is damaged: rebuild it with load_data");
   }
   // Read by RowReader, not H5Dread: the index is chunked and deflated, and HDF5 trusts a damaged
   // chunk's sizes (row_reader.h).
@@ -270,12 +270,12 @@ int64_t checked_page_count(const H5::H5File& f, const std::vector<int>& sizes, c
     space.getSimpleExtentDims(dims);
     if (dims[0] > bound) {
       throw dataset_error(file, name + " declares " + std::to_string(dims[0]) + " pages, more than a file of its size can "
-                        "hold; the file is damaged: rebuild it with load_data");
+                                "hold; the file is damaged: rebuild it with load_data");
     }
     if (pages >= 0 && static_cast<int64_t>(dims[0]) != pages) {
       throw dataset_error(file, name + " has " + std::to_string(dims[0]) + " pages but " + pages::view_name(sizes.front()) +
-                            " has " + std::to_string(pages) + "; every level must hold the same pages (rebuild it "
-                            "with load_data)");
+                                    " has " + std::to_string(pages) + "; every level must hold the same pages (rebuild it "
+                                    "with load_data)");
     }
     pages = static_cast<int64_t>(dims[0]);
   }
@@ -312,7 +312,7 @@ void check_view(const H5::H5File& f, PageMap& map, const std::filesystem::path& 
   const hsize_t size = static_cast<hsize_t>(map.resolution);
   if (dims[1] != size || dims[2] != size || (dims[3] != 1 && dims[3] != 3)) {
     throw dataset_error(file, name + " has shape [" + std::to_string(dims[0]) + ", " + std::to_string(dims[1]) + ", " +
-                          std::to_string(dims[2]) + ", " + std::to_string(dims[3]) + "], expected [N, size, size, 1 or 3]");
+                                  std::to_string(dims[2]) + ", " + std::to_string(dims[3]) + "], expected [N, size, size, 1 or 3]");
   }
   map.channels = static_cast<int>(dims[3]);
   const H5T_class_t cls = view.getTypeClass();
@@ -322,8 +322,8 @@ void check_view(const H5::H5File& f, PageMap& map, const std::filesystem::path& 
     map.is_float = true;
   } else if (cls != H5T_INTEGER || type.getSize() != 1) {
     throw dataset_error(file, name + " must hold uint8 pages or float32 values in [-1, 1] (it holds " +
-                          (cls == H5T_FLOAT ? std::to_string(type.getSize()) + "-byte floats" : "another type") +
-                          "); rebuild it with load_data");
+                                  (cls == H5T_FLOAT ? std::to_string(type.getSize()) + "-byte floats" : "another type") +
+                                  "); rebuild it with load_data");
   }
 }
 
@@ -335,11 +335,11 @@ StoreMap describe_page_store(const H5::DataSet& ds, const std::string& name, con
   const uint64_t size = static_cast<uint64_t>(map.resolution);
   if (store.rank != 4 || store.dims[1] != size || store.dims[2] != size || store.dims[3] != uint64_t(channels)) {
     throw dataset_error(file, name + " does not hold pages of " + std::to_string(size) + "x" + std::to_string(size) + "x" +
-                          std::to_string(channels) + "; the file is damaged, rebuild it with load_data");
+                                  std::to_string(channels) + "; the file is damaged, rebuild it with load_data");
   }
   if (store.type.is_float != map.is_float || (!map.is_float && store.type.bytes != 1)) {
     throw dataset_error(file, name + " does not hold " + (map.is_float ? "float32 values" : "uint8 pages") +
-                          " like the rest of the file; the file is damaged, rebuild it with load_data");
+                                  " like the rest of the file; the file is damaged, rebuild it with load_data");
   }
   return store;
 }
@@ -351,7 +351,7 @@ void map_stores(const H5::H5File& f, PageMap& map, const std::vector<uint8_t>& k
   for (size_t i = 0; i < n; ++i) {
     if ((kinds[i] != 1 && kinds[i] != 3) || (kinds[i] == 3 && map.channels != 3)) {
       throw dataset_error(file, "pages/kind of page " + std::to_string(i) + " is " + std::to_string(kinds[i]) +
-                            " (expected 1 or 3); the file is damaged, rebuild it with load_data");
+                                    " (expected 1 or 3); the file is damaged, rebuild it with load_data");
     }
   }
   map.page_store.resize(n);
