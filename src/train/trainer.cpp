@@ -123,6 +123,9 @@ struct Trainer::Impl {
     out << fmt::format("{},{},{},{},{},{:.3f},{:.4f},{:.6g},{:.6g},{:.6g},{:.6g},{:.1f},{}\n", stage.name(), stage.resolution,
                        stage.transition ? 1 : 0, step, global_step, images_seen / 1000.0, alpha, stats.d_loss, stats.g_loss, stats.gp,
                        stats.drift, ips, swd);
+    // A full disk fails the write, not the open: checked here so that no row goes missing unreported.
+    out.flush();
+    if (!out) throw std::runtime_error("cannot write to " + file.string() + " (disk full?): free space under log_dir");
   }
 
   // Rows logged after the checkpoint a run resumes from are logged again by the resumed run: drop them
@@ -339,7 +342,7 @@ struct Trainer::Impl {
         if (ranks.writer()) save(index, step + 1, alpha);
       }
       if (stop) {
-        progress.finish();
+        progress.stop();
         spdlog::warn("interrupted: saved {} at step {}", checkpoint_path(stage.resolution).string(), global_step);
         throw util::Interrupted{};
       }

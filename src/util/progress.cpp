@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -52,11 +53,12 @@ void Progress::set_plain_interval(double seconds) { g_plain_interval = seconds; 
 Progress::Progress(std::string label, int64_t total, std::string unit)
     : label_(std::move(label)), unit_(std::move(unit)), total_(total) {
   start_ = last_draw_ = std::chrono::steady_clock::now();
+  exceptions_at_start_ = std::uncaught_exceptions();
   std::lock_guard<std::mutex> lock(mutex_);
   if (on_terminal()) render_locked(false);
 }
 
-Progress::~Progress() { finish(); }
+Progress::~Progress() { end(std::uncaught_exceptions() > exceptions_at_start_); }
 
 void Progress::advance(int64_t n) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -83,14 +85,17 @@ int64_t Progress::done() const {
   return done_;
 }
 
-void Progress::finish() {
+void Progress::finish() { end(false); }
+void Progress::stop() { end(true); }
+
+void Progress::end(bool stopped) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (finished_) return;
-  render_locked(true);
+  render_locked(true, stopped);
   finished_ = true;
 }
 
-void Progress::render_locked(bool final_line) {
+void Progress::render_locked(bool final_line, bool stopped) {
   auto now = std::chrono::steady_clock::now();
   last_draw_ = now;
   double elapsed = std::chrono::duration<double>(now - start_).count();
@@ -115,11 +120,11 @@ void Progress::render_locked(bool final_line) {
                         std::string(width - full, ' '));
     }
     std::fprintf(stderr, "\r\033[2K%s%s %s%s", label_.c_str(), bar.c_str(), tail.c_str(),
-                 final_line ? "\n" : "");
+                 final_line ? (stopped ? " (stopped)\n" : "\n") : "");
     std::fflush(stderr);
   } else {
     std::string pct = total_ > 0 ? fmt::format(" {:.0f}%", 100.0 * done_ / total_) : "";
-    spdlog::info("{}{}: {}{}", label_, pct, tail, final_line ? " (done)" : "");
+    spdlog::info("{}{}: {}{}", label_, pct, tail, final_line ? (stopped ? " (stopped)" : " (done)") : "");
   }
 }
 

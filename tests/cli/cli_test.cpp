@@ -251,7 +251,34 @@ TEST_F(Cli, AnInterruptDuringTrainingSavesACheckpointAndExits130) {
   const std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_NE(r.output.find("exit=130"), std::string::npos) << r.output << out;
   EXPECT_NE(out.find("interrupted: saved"), std::string::npos) << out;
+  EXPECT_NE(out.find("(stopped)"), std::string::npos) << out;  // the stage's bar does not say done
+  EXPECT_EQ(out.find("(done)", out.find("stage train: starting")), std::string::npos) << out;
   EXPECT_TRUE(fs::exists(models / "4" / "checkpoint.pt")) << out;
+}
+
+// A disk that fills during training fails the metrics append at its write, not at its open (here
+// metrics.csv is /dev/full, which opens and then answers ENOSPC): the run fails naming the file and
+// log_dir instead of training on with rows missing.
+TEST_F(Cli, AFullDiskUnderMetricsFailsTheTrainingByName) {
+  fs::create_directories(dir_ / "pdfs");
+  fs::copy_file(fixtures() / "pdfs" / "R-data.pdf", dir_ / "pdfs" / "R-data.pdf");
+  const fs::path models = dir_ / "models";
+  fs::create_directories(models);
+  fs::create_symlink("/dev/full", models / "metrics.csv");
+  fs::path cfg = write("cfg.yaml", "load_data: True\ntrain: True\ndownload_pdf: False\npdf_directory: " +
+                                       (dir_ / "pdfs").string() + "\ndata_hdf5: " + (dir_ / "pages.h5").string() +
+                                       "\ndata_output_size: 8\ndevice: cpu\nlog_dir: " + models.string() +
+                                       "\nsamples_dir: " + (dir_ / "samples").string() +
+                                       "\ngan_output_size: 4\nlatent_size: 16\nmax_filter: 16\nbatch_size: 4\n"
+                                       "iterations_per_stage: 10\nmodel_loss_output_interval_steps: 5\n"
+                                       "swd_image_num: 0\n");
+  Result r = run("'" + cfg.string() + "'");
+  EXPECT_EQ(r.status, 3) << r.output;
+  EXPECT_NE(r.output.find("cannot write to " + (models / "metrics.csv").string() + " (disk full?)"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("log_dir"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("stage 4 10%: 1 step/10 step"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("(done)", r.output.find("stage train: starting")), std::string::npos) << r.output;
 }
 
 // LibTorch's ~0.5 s of static initialisation is paid only by runs that train or sample: a load_data

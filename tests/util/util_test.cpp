@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <vector>
 #include <thread>
 
@@ -14,6 +15,9 @@
 #include "deepzine/util/paths.h"
 #include "support/temp_dir.h"
 #include "deepzine/util/progress.h"
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 namespace fs = std::filesystem;
 using namespace deepzine;
@@ -94,6 +98,33 @@ TEST(Progress, TerminalBarShowsPercentRateAndEta) {
   EXPECT_NE(err.find("50%"), std::string::npos) << err;
   EXPECT_NE(err.find("page/s"), std::string::npos) << err;
   EXPECT_NE(err.find("ETA"), std::string::npos) << err;
+}
+
+// Work that fails part way (an exception unwinding through the bar) is logged as stopped, not done;
+// work that ends normally is still done.
+TEST(Progress, AnExceptionEndsTheBarAsStoppedNotDone) {
+  util::Progress::force_terminal(false);
+  for (const bool fail : {true, false}) {
+    std::ostringstream log;
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log);
+    sink->set_pattern("%v");
+    auto previous = spdlog::default_logger();
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+    try {
+      util::Progress p("steps", 10, "step");
+      p.advance(3);
+      if (fail) throw std::runtime_error("disk full");
+    } catch (const std::runtime_error&) {
+    }
+    spdlog::set_default_logger(previous);
+    std::vector<std::string> lines;
+    std::istringstream logged(log.str());
+    for (std::string line; std::getline(logged, line);) lines.push_back(line);
+    ASSERT_FALSE(lines.empty());
+    EXPECT_NE(lines.back().find("steps 30%: 3 step/10 step"), std::string::npos) << lines.back();
+    EXPECT_NE(lines.back().find(fail ? "(stopped)" : "(done)"), std::string::npos) << lines.back();
+    EXPECT_EQ(lines.back().find(fail ? "(done)" : "(stopped)"), std::string::npos) << lines.back();
+  }
 }
 
 TEST(Png, RoundTripRgbAndGrey) {

@@ -20,6 +20,9 @@ class Progress {
   void add_total(int64_t n);              // grow the total as work is discovered
   void set_postfix(const std::string& text);  // shown after the rate, e.g. "D 0.31 G -1.2"
   void finish();                          // final line; idempotent
+  void stop();                            // final line marked "(stopped)": the work ended part way
+  // The destructor draws the final line if neither did: as stop() when an exception unwinds through
+  // it (the work failed part way; a log must not call that done), else as finish().
 
   int64_t done() const;
 
@@ -29,11 +32,13 @@ class Progress {
   static void set_plain_interval(double seconds);
 
  private:
-  void render_locked(bool final_line);
+  void render_locked(bool final_line, bool stopped = false);
+  void end(bool stopped);
   std::string label_, unit_, postfix_;
   int64_t total_ = 0, done_ = 0;
   std::chrono::steady_clock::time_point start_, last_draw_;
   bool finished_ = false;
+  int exceptions_at_start_ = 0;  // std::uncaught_exceptions() when constructed
   mutable std::mutex mutex_;
 };
 
