@@ -18,6 +18,7 @@ struct MovieWriter::Impl {
   cv::VideoWriter writer;
   fs::path temp, final_path;
   int width = 0, height = 0;
+  int64_t frames_added = 0;
   bool closed = false;
 };
 
@@ -63,10 +64,26 @@ void MovieWriter::add_frame(const uint8_t* hwc, int channels) {
   cv::Mat bgr;
   cv::cvtColor(frame, bgr, channels == 1 ? cv::COLOR_GRAY2BGR : cv::COLOR_RGB2BGR);
   impl_->writer.write(bgr);
+  ++impl_->frames_added;
 }
 
+// OpenCV's writer reports no write error (a full disk leaves a short or unreadable file), so the
+// movie counts only once it reads back whole: every frame, at its size.
 fs::path MovieWriter::close() {
   impl_->writer.release();
+  MovieInfo written;
+  try {
+    written = probe_movie(impl_->temp);
+  } catch (const std::exception&) {
+  }
+  if (written.frames != impl_->frames_added || written.width != impl_->width || written.height != impl_->height) {
+    std::error_code ec;
+    fs::remove(impl_->temp, ec);
+    impl_->closed = true;
+    throw std::runtime_error("the movie " + impl_->final_path.string() + " was not written whole (" +
+                             std::to_string(written.frames) + " of " + std::to_string(impl_->frames_added) +
+                             " frames read back; disk full?): free space in its folder and run the stage again");
+  }
   impl_->closed = true;
   fs::rename(impl_->temp, impl_->final_path);
   return impl_->final_path;

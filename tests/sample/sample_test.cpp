@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "support/shell.h"
@@ -8,6 +9,7 @@
 
 #include <array>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -134,6 +136,44 @@ TEST(Movie, OpensWithOpenCvWithTheRightFrameCount) {
   auto info = video::probe_movie(out);
   EXPECT_EQ(info.frames, 12);
   EXPECT_EQ(info.width, 32);
+}
+
+// A disk that fills while the movie is written (the file-size limit, SIGXFSZ ignored, in a child):
+// OpenCV reports nothing, so close() reads the movie back and refuses it by name, leaving neither
+// the movie nor its temporary file.
+TEST(Movie, AMovieCutShortByAFullDiskIsRefusedAndRemoved) {
+  TempDir tmp("deepzine_sample");
+  const fs::path dir = tmp.path();
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::signal(SIGXFSZ, SIG_IGN);
+    const rlimit limit{16 * 1024, 16 * 1024};
+    setrlimit(RLIMIT_FSIZE, &limit);
+    std::vector<uint8_t> frame(64 * 64 * 3);
+    uint32_t noise = 1;
+    int status = 1;  // 1: close() did not refuse it
+    try {
+      video::MovieWriter w(dir / "walk", 64, 64, 10.0);
+      for (int i = 0; i < 40; ++i) {
+        for (auto& px : frame) px = static_cast<uint8_t>((noise = noise * 1664525u + 1013904223u) >> 24);
+        w.add_frame(frame.data(), 3);
+      }
+      w.close();
+    } catch (const std::runtime_error& e) {
+      const std::string what = e.what();
+      status = what.find((dir / "walk").string()) != std::string::npos && what.find("of 40 frames") != std::string::npos &&
+                       what.find("disk full?") != std::string::npos
+                   ? 0
+                   : 2;  // 2: refused without naming the movie and the cause
+    }
+    _exit(status);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_TRUE(fs::is_empty(dir)) << "left behind: " << fs::directory_iterator(dir)->path();
 }
 
 // A tiny model checkpoint (random weights) for the stage tests.
