@@ -42,6 +42,19 @@ class Cli : public testing::Test {
     std::ofstream(p) << text;
     return p;
   }
+  // A config that renders R-data.pdf at 8 px and trains a tiny model on it into dir_/models.
+  fs::path tiny_training_config(int gan_output_size, int iterations_per_stage) {
+    fs::create_directories(dir_ / "pdfs");
+    fs::copy_file(fixtures() / "pdfs" / "R-data.pdf", dir_ / "pdfs" / "R-data.pdf");
+    return write("cfg.yaml", "load_data: True\ntrain: True\ndownload_pdf: False\npdf_directory: " +
+                                 (dir_ / "pdfs").string() + "\ndata_hdf5: " + (dir_ / "pages.h5").string() +
+                                 "\ndata_output_size: 8\ndevice: cpu\nlog_dir: " + (dir_ / "models").string() +
+                                 "\nsamples_dir: " + (dir_ / "samples").string() +
+                                 "\ngan_output_size: " + std::to_string(gan_output_size) +
+                                 "\nlatent_size: 16\nmax_filter: 16\nbatch_size: 4\niterations_per_stage: " +
+                                 std::to_string(iterations_per_stage) +
+                                 "\nmodel_loss_output_interval_steps: 5\nswd_image_num: 0\n");
+  }
   size_t files_under(const fs::path& p) {
     size_t n = 0;
     for (auto it = fs::recursive_directory_iterator(p); it != fs::recursive_directory_iterator(); ++it) ++n;
@@ -233,16 +246,8 @@ TEST_F(Cli, APdfThatCrashesOrHangsThePageRendererCostsOnlyThatPage) {
 // module, include/deepzine/stages/torch_stages.h) share one interrupt flag, so the run saves a
 // checkpoint at the step it reached and exits 130.
 TEST_F(Cli, AnInterruptDuringTrainingSavesACheckpointAndExits130) {
-  fs::create_directories(dir_ / "pdfs");
-  fs::copy_file(fixtures() / "pdfs" / "R-data.pdf", dir_ / "pdfs" / "R-data.pdf");
   const fs::path models = dir_ / "models", log = dir_ / "log.txt";
-  fs::path cfg = write("cfg.yaml", "load_data: True\ntrain: True\ndownload_pdf: False\npdf_directory: " +
-                                       (dir_ / "pdfs").string() + "\ndata_hdf5: " + (dir_ / "pages.h5").string() +
-                                       "\ndata_output_size: 8\ndevice: cpu\nlog_dir: " + models.string() +
-                                       "\nsamples_dir: " + (dir_ / "samples").string() +
-                                       "\ngan_output_size: 8\nlatent_size: 16\nmax_filter: 16\nbatch_size: 4\n"
-                                       "iterations_per_stage: 1000000\nmodel_loss_output_interval_steps: 5\n"
-                                       "swd_image_num: 0\n");
+  const fs::path cfg = tiny_training_config(8, 1000000);
   auto r = deepzine::testing_support::shell(
       "cd '" + (dir_ / "work").string() + "' && { '" + std::getenv("DEEPZINE_BINARY") + "' '" + cfg.string() + "' > '" +
       log.string() + "' 2>&1 & pid=$!; for i in $(seq 1200); do grep -q 'step 11/' '" + log.string() +
@@ -260,18 +265,10 @@ TEST_F(Cli, AnInterruptDuringTrainingSavesACheckpointAndExits130) {
 // metrics.csv is /dev/full, which opens and then answers ENOSPC): the run fails naming the file and
 // log_dir instead of training on with rows missing.
 TEST_F(Cli, AFullDiskUnderMetricsFailsTheTrainingByName) {
-  fs::create_directories(dir_ / "pdfs");
-  fs::copy_file(fixtures() / "pdfs" / "R-data.pdf", dir_ / "pdfs" / "R-data.pdf");
   const fs::path models = dir_ / "models";
   fs::create_directories(models);
   fs::create_symlink("/dev/full", models / "metrics.csv");
-  fs::path cfg = write("cfg.yaml", "load_data: True\ntrain: True\ndownload_pdf: False\npdf_directory: " +
-                                       (dir_ / "pdfs").string() + "\ndata_hdf5: " + (dir_ / "pages.h5").string() +
-                                       "\ndata_output_size: 8\ndevice: cpu\nlog_dir: " + models.string() +
-                                       "\nsamples_dir: " + (dir_ / "samples").string() +
-                                       "\ngan_output_size: 4\nlatent_size: 16\nmax_filter: 16\nbatch_size: 4\n"
-                                       "iterations_per_stage: 10\nmodel_loss_output_interval_steps: 5\n"
-                                       "swd_image_num: 0\n");
+  const fs::path cfg = tiny_training_config(4, 10);
   Result r = run("'" + cfg.string() + "'");
   EXPECT_EQ(r.status, 3) << r.output;
   EXPECT_NE(r.output.find("cannot write to " + (models / "metrics.csv").string() + " (disk full?)"), std::string::npos)
