@@ -150,10 +150,7 @@ struct Run {
     }
     fs::create_directories(dest.parent_path(), ec);
     // Leftovers of a killed run are never counted: remove them.
-    for (auto& e : fs::directory_iterator(dest.parent_path(), ec)) {
-      const std::string n = e.path().filename().string();
-      if (n.rfind(dest.filename().string() + ".tmp-", 0) == 0) fs::remove(e.path(), ec);
-    }
+    util::remove_stale_temporaries(dest);
     const std::string url = o.base_url + "/download/" + url_escape(f.identifier) + "/" + escape_path(f.name);
     int64_t got_total = 0;
     std::string reason = with_retries(o.retries, o.backoff_seconds, [&](HttpResponse& r) -> std::string {

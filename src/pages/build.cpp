@@ -86,15 +86,8 @@ struct TaskResult {
 
 // Removes temporary files left by a killed earlier build of `output`.
 void remove_stale_temporaries(const fs::path& output) {
-  const fs::path dir = output.has_parent_path() ? output.parent_path() : fs::path(".");
-  const std::string prefix = output.filename().string() + ".tmp-";
-  std::error_code ec;
-  for (auto& e : fs::directory_iterator(dir, ec)) {
-    if (e.path().filename().string().rfind(prefix, 0) == 0) {
-      spdlog::info("removing {} left by an interrupted earlier run", e.path().string());
-      fs::remove(e.path(), ec);
-    }
-  }
+  for (const fs::path& stale : util::remove_stale_temporaries(output))
+    spdlog::info("removed {} left by an interrupted earlier run", stale.string());
 }
 
 PageLayout page_layout(const BuildOptions& o) {

@@ -9,6 +9,7 @@
 #include "deepzine/sample/generate.h"
 #include "deepzine/sample/npy.h"
 #include "deepzine/stages/stages.h"
+#include "deepzine/util/atomic_file.h"
 #include "deepzine/util/error.h"
 #include "deepzine/video/movie.h"
 #include "sampling_inputs.h"
@@ -32,14 +33,21 @@ torch::Tensor latents_for(const std::optional<fs::path>& file, int64_t count, in
   return z;
 }
 
+fs::path prepared_output_folder(const config::Config& cfg) {
+  const fs::path out = *cfg.inference_output_directory;
+  fs::create_directories(out);
+  for (const fs::path& stale : util::remove_stale_temporaries_in(out))
+    spdlog::info("removed {} left by an interrupted earlier run", stale.string());
+  return out;
+}
+
 uint64_t seed_of(const config::Config& cfg) {
   return cfg.random_seed ? static_cast<uint64_t>(*cfg.random_seed) : std::random_device{}();
 }
 
 int run_inference(const config::Config& cfg) {
   SamplingModel m = load_sampling_model(cfg);
-  const fs::path out = *cfg.inference_output_directory;
-  fs::create_directories(out);
+  const fs::path out = prepared_output_folder(cfg);
   torch::Tensor z = latents_for(cfg.inference_input_latent, cfg.inference_output_num, m.latent_size, seed_of(cfg));
   const std::string ext = cfg.inference_output_format == "png" ? "png" : "jpg";
   const int sheet_count = static_cast<int>(std::min<int64_t>(64, z.size(0)));

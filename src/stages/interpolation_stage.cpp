@@ -18,8 +18,7 @@ namespace fs = std::filesystem;
 
 int run_interpolation(const config::Config& cfg) {
   SamplingModel m = load_sampling_model(cfg);
-  const fs::path out = *cfg.inference_output_directory;
-  fs::create_directories(out);
+  const fs::path out = prepared_output_folder(cfg);
   // A different stream than inference's, so the two stages do not show the same pages.
   torch::Tensor keys = latents_for(cfg.interpolation_latents, cfg.interpolation_vector_num, m.latent_size,
                                    seed_of(cfg) + 1);

@@ -3,13 +3,16 @@
 #include "deepzine/util/fd_write.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -85,6 +88,48 @@ void write_file_atomic(const fs::path& path, std::string_view bytes) {
 
 bool is_atomic_temp_name(const fs::path& path) {
   return path.filename().string().find(kTempMarker) != std::string::npos;
+}
+
+namespace {
+// The pid of a temporary's name from `digits` on, if it names a process that no longer runs.
+bool left_by_a_dead_process(const char* digits, const char** after = nullptr) {
+  char* end = nullptr;
+  errno = 0;
+  const long pid = std::strtol(digits, &end, 10);
+  if (after) *after = end;
+  if (end == digits || errno != 0 || pid <= 0 || pid > std::numeric_limits<pid_t>::max()) return false;  // not ours
+  return pid != ::getpid() && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
+
+template <typename Select>
+std::vector<fs::path> remove_in(const fs::path& folder, Select select) {
+  std::vector<fs::path> removed;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(folder, ec)) {
+    std::error_code remove_error;
+    if (select(entry.path().filename().string()) && entry.is_regular_file(remove_error) &&
+        fs::remove(entry.path(), remove_error))
+      removed.push_back(entry.path());
+  }
+  return removed;
+}
+}  // namespace
+
+std::vector<fs::path> remove_stale_temporaries(const fs::path& final_path) {
+  const std::string prefix = final_path.filename().string() + kTempMarker;
+  return remove_in(final_path.has_parent_path() ? final_path.parent_path() : fs::path("."), [&](const std::string& name) {
+    return name.rfind(prefix, 0) == 0 && left_by_a_dead_process(name.c_str() + prefix.size());
+  });
+}
+
+std::vector<fs::path> remove_stale_temporaries_in(const fs::path& folder) {
+  return remove_in(folder, [](const std::string& name) {
+    const size_t marker = name.rfind(kTempMarker);
+    if (marker == std::string::npos || marker == 0) return false;
+    const char* after = nullptr;
+    if (!left_by_a_dead_process(name.c_str() + marker + std::strlen(kTempMarker), &after) || *after != '-') return false;
+    return after[1] != '\0' && std::strspn(after + 1, "0123456789") == std::strlen(after + 1);  // "-<n>" ends it
+  });
 }
 
 }  // namespace deepzine::util

@@ -26,6 +26,7 @@ MovieWriter::MovieWriter(const fs::path& base_path, int width, int height, doubl
   impl_->width = width;
   impl_->height = height;
   if (base_path.has_parent_path()) fs::create_directories(base_path.parent_path());
+  util::remove_stale_temporaries(base_path);  // "<base>.tmp-<pid>.<ext>" of a killed earlier run
   struct Choice {
     const char* fourcc;
     const char* ext;

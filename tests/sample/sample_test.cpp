@@ -202,8 +202,17 @@ class Stages : public testing::Test {
 };
 
 TEST_F(Stages, InferenceAndInterpolationWriteImagesLatentsAndMovie) {
+  // Temporaries a killed earlier run left (its pid runs no process now) are removed.
+  const pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  ASSERT_EQ(waitpid(dead, nullptr, 0), dead);
+  const std::vector<fs::path> stale = {dir_ / "out" / ("inference_00001.png.tmp-" + std::to_string(dead) + "-4"),
+                                       dir_ / "out" / ("interpolation.tmp-" + std::to_string(dead) + ".mp4")};
+  fs::create_directories(dir_ / "out");
+  for (const auto& file : stale) std::ofstream(file) << "cut short";
   CliRun r = deepzine_cli((dir_ / "c.yaml").string());
   ASSERT_EQ(r.status, 0) << r.output;
+  for (const auto& file : stale) EXPECT_FALSE(fs::exists(file)) << file;
   for (int i = 0; i < 10; ++i) {
     auto img = imageio::read_png(dir_ / "out" / ("inference_0000" + std::to_string(i) + ".png"));
     EXPECT_EQ(img.height, 8);

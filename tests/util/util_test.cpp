@@ -1,4 +1,9 @@
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
 
 #include <cstdlib>
 #include <filesystem>
@@ -125,6 +130,40 @@ TEST(Progress, AnExceptionEndsTheBarAsStoppedNotDone) {
     EXPECT_NE(lines.back().find(fail ? "(stopped)" : "(done)"), std::string::npos) << lines.back();
     EXPECT_EQ(lines.back().find(fail ? "(done)" : "(stopped)"), std::string::npos) << lines.back();
   }
+}
+
+// Temporaries of a killed run are removed; those of a live process (another run writing the same
+// file), this process's own, and names that are not temporaries are kept.
+TEST(AtomicFile, StaleTemporariesOfDeadProcessesAreRemovedOthersKept) {
+  auto dir = temp_dir("stale_temps");
+  const pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  ASSERT_EQ(waitpid(dead, nullptr, 0), dead);
+  const pid_t live = fork();
+  if (live == 0) {
+    pause();
+    _exit(0);
+  }
+  const std::string d = std::to_string(dead), l = std::to_string(live), self = std::to_string(getpid());
+  const std::vector<std::string> names = {"a.bin", "a.bin.tmp-" + d + "-0", "a.bin.tmp-" + l + "-0", "a.bin.tmp-" + self + "-3",
+                                          "b.bin.tmp-" + d + "-7", "notes.tmp-" + d, "x.tmp-abc-1", "walk.tmp-" + d + ".mp4"};
+  for (const auto& name : names) std::ofstream(dir / name) << "x";
+  auto names_left = [&] {
+    std::vector<std::string> left;
+    for (const auto& entry : fs::directory_iterator(dir)) left.push_back(entry.path().filename().string());
+    std::sort(left.begin(), left.end());
+    return left;
+  };
+  EXPECT_EQ(util::remove_stale_temporaries(dir / "a.bin"), std::vector<fs::path>{dir / ("a.bin.tmp-" + d + "-0")});
+  EXPECT_EQ(util::remove_stale_temporaries(dir / "walk"), std::vector<fs::path>{dir / ("walk.tmp-" + d + ".mp4")});
+  EXPECT_EQ(util::remove_stale_temporaries_in(dir), std::vector<fs::path>{dir / ("b.bin.tmp-" + d + "-7")});
+  std::vector<std::string> kept = {"a.bin", "a.bin.tmp-" + l + "-0", "a.bin.tmp-" + self + "-3", "notes.tmp-" + d, "x.tmp-abc-1"};
+  std::sort(kept.begin(), kept.end());
+  EXPECT_EQ(names_left(), kept);
+  kill(live, SIGKILL);
+  waitpid(live, nullptr, 0);
+  // Now dead: its temporary goes too.
+  EXPECT_EQ(util::remove_stale_temporaries_in(dir), std::vector<fs::path>{dir / ("a.bin.tmp-" + l + "-0")});
 }
 
 TEST(Png, RoundTripRgbAndGrey) {

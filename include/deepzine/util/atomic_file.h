@@ -3,6 +3,7 @@
 // A reader (or a rerun after kill -9) sees either the old file or the complete new one, never a part.
 #include <filesystem>
 #include <string_view>
+#include <vector>
 
 namespace deepzine::util {
 
@@ -28,5 +29,14 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view bytes
 
 // True for names AtomicFile creates; cleanup code uses it to remove leftovers of killed runs.
 bool is_atomic_temp_name(const std::filesystem::path& path);
+
+// Removes the temporaries of `final_path` ("<name>.tmp-<pid>…" beside it) that a killed process left:
+// those whose <pid> runs no process. A live process's (another run writing the same file) are kept.
+// Returns the paths removed, for the caller to log.
+std::vector<std::filesystem::path> remove_stale_temporaries(const std::filesystem::path& final_path);
+
+// The same for every AtomicFile temporary ("….tmp-<pid>-<n>") directly in `folder`: for output
+// folders of many files (sampled pages, frames), swept once when a stage starts.
+std::vector<std::filesystem::path> remove_stale_temporaries_in(const std::filesystem::path& folder);
 
 }  // namespace deepzine::util
