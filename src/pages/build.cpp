@@ -84,12 +84,6 @@ struct TaskResult {
   bool complete() const { return next_page >= end_page; }
 };
 
-// Removes temporary files left by a killed earlier build of `output`.
-void remove_stale_temporaries(const fs::path& output) {
-  for (const fs::path& stale : util::remove_stale_temporaries(output))
-    spdlog::info("removed {} left by an interrupted earlier run", stale.string());
-}
-
 PageLayout page_layout(const BuildOptions& o) {
   PageLayout l;
   l.max_size = o.max_size;
@@ -464,7 +458,8 @@ BuildSummary build_dataset(const BuildOptions& o) {
   RenderPool pool(workers, std::chrono::milliseconds(static_cast<int64_t>(o.page_timeout * 1000)),
                   [&worker](const Job& job, JobReply& reply) { worker(job, reply); });
   const Plan plan = plan_tasks(o, settings.pdfs, pool, summary);
-  remove_stale_temporaries(o.output_file);
+  for (const fs::path& stale : util::remove_stale_temporaries(o.output_file))  // of a killed earlier build
+    spdlog::info("removed {} left by an interrupted earlier run", stale.string());
   int64_t first_task = 0;
   Parts parts = resume_parts(o, plan, summary, first_task);
   render_in_order(o, plan, pool, workers, first_task, parts, summary);

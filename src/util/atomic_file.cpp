@@ -91,7 +91,8 @@ bool is_atomic_temp_name(const fs::path& path) {
 }
 
 namespace {
-// The pid of a temporary's name from `digits` on, if it names a process that no longer runs.
+// True when the pid spelled at `digits` (a temporary's name from its pid on) runs no process now;
+// `after` gets where the digits end.
 bool left_by_a_dead_process(const char* digits, const char** after = nullptr) {
   char* end = nullptr;
   errno = 0;
