@@ -9,8 +9,8 @@
 #            every time, so CI's result is repeatable (`.ci/run` uses runs:2000).
 #   total:N: the long runs: N executions per target in all, on its kept corpus, in libFuzzer processes
 #            of at most FUZZ_ROUND executions each (default 1M, fuzz_pdf 100k: some targets slow down
-#            within a process as ASan's allocation-stack depot grows), FUZZ_PROCS of them at a time
-#            (default 1), each its own seed.
+#            within a process as ASan's allocation-stack depot grows) and FUZZ_ROUND_SECONDS (default
+#            900) each, FUZZ_PROCS of them at a time (default 1), each its own seed.
 #            Resumable: the count is kept in build-fuzz/progress/<target>; the same command goes on
 #            from there after a stop or a kill (the rate printed is this run's).
 set -euo pipefail
@@ -198,7 +198,7 @@ for t in "${targets[@]}"; do
   # its time then went to cache misses on the memory and shadow of each fresh allocation: a 4 MB
   # quarantine (fuzz_page_file's) instead of 16 MB, 500-533 -> 666-800 exec/s on 500 corpus files
   # (freed memory stays poisoned for the next 4 MB of frees: poppler's use-after-frees are near ones).
-  round_size=${FUZZ_ROUND:-1000000}
+  round_size=${FUZZ_ROUND:-1000000} round_seconds=${FUZZ_ROUND_SECONDS:-900}
   if [ "$t" = fuzz_pdf ]; then
     asan=$asan:malloc_context_size=2:quarantine_size_mb=4
     round_size=${FUZZ_ROUND:-100000}
@@ -232,13 +232,16 @@ for t in "${targets[@]}"; do
     while [ "$done_execs" -lt "$total" ] && [ "$stop" -eq 0 ]; do
       per=$(( (total - done_execs + procs - 1) / procs ))
       [ "$per" -le "$round_size" ] || per=$round_size
+      # Rounds also end after round_seconds: processes of one round run at different rates (1.6x
+      # apart in session 16: their inputs differ), and with a count alone the faster one's core
+      # idled until the slower finished.
       logs=() pids=()
       for p in $(seq "$procs"); do
         round=$((round + 1))
         log=$out/$t.$round.log
         logs+=("$log")
         ASAN_OPTIONS=$asan UBSAN_OPTIONS=print_stacktrace=1 \
-          "$out/fuzz/$t" -runs="$per" -seed="$round" -max_len=$max_len -detect_leaks=0 -rss_limit_mb=3072 \
+          "$out/fuzz/$t" -runs="$per" -max_total_time="$round_seconds" -seed="$round" -max_len=$max_len -detect_leaks=0 -rss_limit_mb=3072 \
           -malloc_limit_mb=$malloc_limit -timeout=30 -print_final_stats=1 -artifact_prefix="$crashes/" \
           "$corpus" >"$log" 2>&1 &
         pids+=($!)
