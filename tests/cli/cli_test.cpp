@@ -248,6 +248,11 @@ TEST_F(Cli, APdfThatCrashesOrHangsThePageRendererCostsOnlyThatPage) {
 TEST_F(Cli, AnInterruptDuringTrainingSavesACheckpointAndExits130) {
   const fs::path models = dir_ / "models", log = dir_ / "log.txt";
   const fs::path cfg = tiny_training_config(8, 1000000);
+  // A checkpoint temporary a killed earlier run left (pid 2^22 + 1: above Linux's pid_max, never alive)
+  // is removed when this run saves that checkpoint.
+  const fs::path stale = models / "4" / "checkpoint.pt.tmp-4194305-0";
+  fs::create_directories(stale.parent_path());
+  std::ofstream(stale) << "cut short";
   auto r = deepzine::testing_support::shell(
       "cd '" + (dir_ / "work").string() + "' && { '" + std::getenv("DEEPZINE_BINARY") + "' '" + cfg.string() + "' > '" +
       log.string() + "' 2>&1 & pid=$!; for i in $(seq 1200); do grep -q 'step 11/' '" + log.string() +
@@ -259,6 +264,8 @@ TEST_F(Cli, AnInterruptDuringTrainingSavesACheckpointAndExits130) {
   EXPECT_NE(out.find("(stopped)"), std::string::npos) << out;  // the stage's bar does not say done
   EXPECT_EQ(out.find("(done)", out.find("stage train: starting")), std::string::npos) << out;
   EXPECT_TRUE(fs::exists(models / "4" / "checkpoint.pt")) << out;
+  EXPECT_FALSE(fs::exists(stale)) << out;
+  EXPECT_NE(out.find("removed " + stale.string() + " left by an interrupted earlier run"), std::string::npos) << out;
 }
 
 // A disk that fills during training fails the metrics append at its write, not at its open (here
