@@ -101,16 +101,31 @@ struct Trainer::Impl {
     model::save_checkpoint(checkpoint_path(stage.resolution), checkpoint);
   }
 
-  // The newest checkpoint under log_dir (highest global step), if any.
+  // The newest checkpoint under log_dir (highest global step), if any. One that cannot be read stops
+  // the run only where it may be the newest: a run saves its resolutions in increasing order, so a
+  // damaged checkpoint of a lower resolution than a good one is older, and is passed over with a warning.
   std::optional<std::pair<fs::path, model::Checkpoint>> newest_checkpoint() const {
     std::optional<std::pair<fs::path, model::Checkpoint>> best;
+    std::vector<std::pair<int, std::string>> unreadable;  // resolution (-1: not a number), why
     std::error_code ec;
     if (!fs::is_directory(options.log_dir)) return best;
     for (auto& e : fs::directory_iterator(options.log_dir, ec)) {
       fs::path p = e.path() / "checkpoint.pt";
       if (!fs::exists(p)) continue;
-      model::Checkpoint checkpoint = model::load_checkpoint(p);
-      if (!best || checkpoint.meta.global_step > best->second.meta.global_step) best.emplace(p, std::move(checkpoint));
+      try {
+        model::Checkpoint checkpoint = model::load_checkpoint(p);
+        if (!best || checkpoint.meta.global_step > best->second.meta.global_step) best.emplace(p, std::move(checkpoint));
+      } catch (const std::exception& error) {
+        const std::string name = e.path().filename().string();
+        const bool numeric = !name.empty() && name.size() < 6 && name.find_first_not_of("0123456789") == std::string::npos;
+        unreadable.emplace_back(numeric ? std::stoi(name) : -1, error.what());
+      }
+    }
+    for (const auto& [resolution, why] : unreadable) {
+      if (!best || resolution < 0 || resolution >= best->second.meta.resolution)
+        throw std::runtime_error(why + "; it may be the newest in log_dir: restore it, or remove it to resume from the "
+                                       "newest checkpoint left (or start over)");
+      spdlog::warn("{}; it is older than {} (a lower resolution), which training resumes from", why, best->first.string());
     }
     return best;
   }

@@ -170,6 +170,29 @@ TEST_F(Training, KilledRunResumesAndFinishes) {
   EXPECT_EQ(lines_of(dir_ / "log" / "metrics.csv"), 1u + 5 * 22);
 }
 
+// A damaged checkpoint of a lower resolution than a good one is older than it: the run resumes from
+// the good one with a warning naming the damaged file. A damaged one that may be the newest stops the
+// run by name.
+TEST_F(Training, ADamagedOlderCheckpointDoesNotStopTheResume) {
+  train::Trainer(options(2), reals()).run();
+  const fs::path older = dir_ / "log" / "4" / "checkpoint.pt", newest = dir_ / "log" / "16" / "checkpoint.pt";
+  ASSERT_TRUE(fs::exists(older) && fs::exists(newest));
+  fs::resize_file(older, fs::file_size(older) / 2);
+  testing::internal::CaptureStdout();  // spdlog's default logger writes to stdout in tests
+  train::Trainer(options(2), reals()).run();
+  const std::string log = testing::internal::GetCapturedStdout();
+  EXPECT_NE(log.find("checkpoint " + older.string() + " is corrupt or truncated"), std::string::npos) << log;
+  EXPECT_NE(log.find("resuming from " + newest.string()), std::string::npos) << log;
+  fs::resize_file(newest, fs::file_size(newest) / 2);
+  try {
+    train::Trainer(options(2), reals()).run();
+    ADD_FAILURE() << "a damaged newest checkpoint was not refused";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(newest.string()), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("restore it, or remove it"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(Training, DifferentModelInLogDirIsRefused) {
   train::Trainer(options(2), reals()).run();
   auto o = options(2);
