@@ -13,6 +13,7 @@
 
 #include "deepzine/pages/dataset_writer.h"
 #include "deepzine/util/atomic_file.h"
+#include "deepzine/util/log.h"
 #include "deepzine/util/cpu.h"
 #include "deepzine/util/progress.h"
 #include "render_jobs.h"  // and deepzine/pages/render_pool.h
@@ -458,8 +459,7 @@ BuildSummary build_dataset(const BuildOptions& o) {
   RenderPool pool(workers, std::chrono::milliseconds(static_cast<int64_t>(o.page_timeout * 1000)),
                   [&worker](const Job& job, JobReply& reply) { worker(job, reply); });
   const Plan plan = plan_tasks(o, settings.pdfs, pool, summary);
-  for (const fs::path& stale : util::remove_stale_temporaries(o.output_file))  // of a killed earlier build
-    spdlog::info("removed {} left by an interrupted earlier run", stale.string());
+  util::log_removed_temporaries(util::remove_stale_temporaries(o.output_file));  // of a killed earlier build
   int64_t first_task = 0;
   Parts parts = resume_parts(o, plan, summary, first_task);
   render_in_order(o, plan, pool, workers, first_task, parts, summary);

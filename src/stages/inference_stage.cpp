@@ -10,6 +10,7 @@
 #include "deepzine/sample/npy.h"
 #include "deepzine/stages/stages.h"
 #include "deepzine/util/atomic_file.h"
+#include "deepzine/util/log.h"
 #include "deepzine/util/error.h"
 #include "deepzine/video/movie.h"
 #include "sampling_inputs.h"
@@ -36,8 +37,7 @@ torch::Tensor latents_for(const std::optional<fs::path>& file, int64_t count, in
 fs::path prepared_output_folder(const config::Config& cfg) {
   const fs::path out = *cfg.inference_output_directory;
   fs::create_directories(out);
-  for (const fs::path& stale : util::remove_stale_temporaries_in(out))
-    spdlog::info("removed {} left by an interrupted earlier run", stale.string());
+  util::log_removed_temporaries(util::remove_stale_temporaries_in(out));
   return out;
 }
 

@@ -15,6 +15,7 @@
 #include "deepzine/ops/ops.h"
 #include "deepzine/train/swd.h"
 #include "deepzine/util/atomic_file.h"
+#include "deepzine/util/log.h"
 #include "deepzine/util/interrupt.h"
 #include "deepzine/util/progress.h"
 
@@ -96,8 +97,7 @@ struct Trainer::Impl {
     checkpoint.opt_G = opt_g->state();
     checkpoint.opt_D = opt_d->state();
     checkpoint.rng = noise.get_state();
-    for (const fs::path& stale : util::remove_stale_temporaries(checkpoint_path(stage.resolution)))
-      spdlog::info("removed {} left by an interrupted earlier run", stale.string());
+    util::log_removed_temporaries(util::remove_stale_temporaries(checkpoint_path(stage.resolution)));
     model::save_checkpoint(checkpoint_path(stage.resolution), checkpoint);
   }
 
@@ -310,8 +310,7 @@ struct Trainer::Impl {
     const ParallelHooks& ranks = options.parallel;
     spdlog::info("stage {} ({}x{}{}): {} steps, batch {}", stage.name(), stage.resolution, stage.resolution,
                  stage.transition ? ", fading in" : "", stage.iterations, stage.batch_size);
-    for (const fs::path& stale : util::remove_stale_temporaries_in(options.samples_dir / ("samples_" + stage.name())))
-      spdlog::info("removed {} left by an interrupted earlier run", stale.string());
+    util::log_removed_temporaries(util::remove_stale_temporaries_in(options.samples_dir / ("samples_" + stage.name())));
     util::Progress progress("stage " + stage.name(), stage.iterations, "step");
     progress.advance(start_step);
     if (start_step == 0) {

@@ -54,4 +54,8 @@ void setup_logging(const std::string& level) {
   spdlog::set_default_logger(logger);
 }
 
+void log_removed_temporaries(const std::vector<std::filesystem::path>& removed) {
+  for (const auto& stale : removed) spdlog::info("removed {} left by an interrupted earlier run", stale.string());
+}
+
 }  // namespace deepzine::util

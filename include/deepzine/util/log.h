@@ -1,6 +1,8 @@
 #pragma once
+#include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace deepzine::util {
 
@@ -11,5 +13,9 @@ void setup_logging(const std::string& level);
 // archive, or text from a file, may carry into a message, so that none reaches the terminal raw
 // (an escape sequence could rewrite the screen). Every log line goes through it.
 std::string escape_control_characters(std::string_view text);
+
+// One info line per temporary file a killed earlier run left, as util::remove_stale_temporaries*
+// (atomic_file.h, which does not log) returns them removed.
+void log_removed_temporaries(const std::vector<std::filesystem::path>& removed);
 
 }  // namespace deepzine::util
